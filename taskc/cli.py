@@ -1,0 +1,138 @@
+"""The `taskc` command line. Each command imports what it needs when it runs (fast start-up)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from taskc.errors import SpecError, TaskcError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compile declarative LLM task specs into contracts, then evaluate any model against them.")
+
+
+def _fail(error: Exception) -> None:
+    if isinstance(error, SpecError):
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.format(), err=True)
+        count = len(error.diagnostics)
+        typer.echo(f"{count} error{'s' if count != 1 else ''}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+def _compile_all(specs: List[Path]):
+    from taskc.compiler.build import compile_spec
+
+    contracts, problems = [], []
+    for spec in specs:
+        try:
+            contracts.append(compile_spec(spec))
+        except SpecError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        _fail(SpecError(problems))
+    return contracts
+
+
+@app.command("compile")
+def compile_cmd(
+    specs: List[Path] = typer.Argument(..., help="Spec files."),
+    out: Path = typer.Option(Path("generated"), "--out", help="Folder for compiled output (one subfolder per task)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if a compiled folder is stale."),
+) -> None:
+    """Compile specs into contracts, schemas, grammars, request templates and training data."""
+    from taskc.compiler.artifacts import render_files, stale_files, write_files
+
+    stale_any = False
+    for contract in _compile_all(specs):
+        files = render_files(contract)
+        target = out / contract.name
+        if check:
+            stale = stale_files(target, files)
+            if stale:
+                stale_any = True
+                typer.echo(f"{target}: stale ({len(stale)} files differ: {', '.join(stale[:5])}{' ...' if len(stale) > 5 else ''})")
+            else:
+                typer.echo(f"{target}: up to date (contract {contract.short_id})")
+        else:
+            write_files(target, files)
+            typer.echo(f"{contract.name}: contract {contract.short_id} -> {target}/ ({len(files)} files)")
+    if stale_any:
+        raise typer.Exit(1)
+
+
+@app.command("validate")
+def validate_cmd(specs: List[Path] = typer.Argument(..., help="Spec files.")) -> None:
+    """Check specs, their templates and their data; print every error; exit 2 on any."""
+    for contract in _compile_all(specs):
+        typer.echo(f"{contract.loaded.source.path}: ok (contract {contract.short_id})")
+
+
+@app.command("show")
+def show_cmd(
+    spec: Path = typer.Argument(..., help="Spec file."),
+    example: int = typer.Option(0, "--example", "-n", help="Row of the split to show."),
+    split: str = typer.Option("test", "--split", help="test or train."),
+) -> None:
+    """Print the exact messages one example sends, the constraint kind and the gold answer."""
+    contract = _compile_all([spec])[0]
+    if split not in contract.splits:
+        _fail(TaskcError(f"no {split} split in {spec}"))
+    rows = len(contract.splits[split].rows)
+    if not 0 <= example < rows:
+        _fail(TaskcError(f"--example must be between 0 and {rows - 1}"))
+    typer.echo(f"# {contract.name} (contract {contract.short_id}), {split} example {example} of {rows}")
+    for message in contract.messages(split, example):
+        typer.echo(f"\n--- {message['role']} ---\n{message['content']}")
+    constraint = contract.constraint_for(split, example)
+    typer.echo(f"\n--- constraint ---\n{constraint.type if constraint else 'none'}")
+    typer.echo(f"\n--- gold ---\n{contract.gold_text(split, example)}")
+
+
+@app.command("new")
+def new_cmd(
+    name: str = typer.Argument(..., help="Task name (lower-case, digits, _ . -)."),
+    kind: str = typer.Option(..., "--kind", help="label, tool_call, object, sql or text."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where to write the spec (default specs/NAME.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter spec (with a tiny data file beside it) that validates."""
+    from taskc.scaffold import write_scaffold
+
+    try:
+        written = write_scaffold(name, kind, out or Path("specs") / f"{name}.yaml", force=force)
+    except TaskcError as exc:
+        _fail(exc)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@app.command("verify")
+def verify_cmd(
+    specs: List[Path] = typer.Argument(..., help="Spec files."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    engines: str = typer.Option("xgrammar,llguidance,outlines-core", "--engines", help="Comma-separated grammar engines."),
+) -> None:
+    """Check every gold answer token by token against the compiled constraint (real Qwen vocabulary)."""
+    from taskc.verify_cmd import run_verify
+
+    code = run_verify(_compile_all(specs), as_json=as_json, engines=tuple(e for e in engines.split(",") if e))
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except TaskcError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

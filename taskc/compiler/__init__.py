@@ -1,0 +1,1 @@
+"""The compiler: spec -> contract -> artifacts."""

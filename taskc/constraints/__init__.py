@@ -1,0 +1,1 @@
+"""Output constraints: one intermediate form, lowered by each decoding target."""

@@ -1,0 +1,1 @@
+"""The eval runner: requests in, results out; retries, caching and concurrency live here once."""
