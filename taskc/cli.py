@@ -125,6 +125,47 @@ def verify_cmd(
     raise typer.Exit(code)
 
 
+@app.command("eval")
+def eval_cmd(
+    specs: List[Path] = typer.Argument(..., help="Spec files."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="baseline (default), gold, replay, openai, anthropic, vllm, transformers."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id for the backend (replay: the predictions file)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated names from --models-file."),
+    models_file: Path = typer.Option(Path("models.yaml"), "--models-file", help="Named models (backend, endpoint, prices)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI- or Anthropic-compatible endpoint."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="openai backend: how to send the constraint (openai, vllm, ...)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", min=1, help="Default: 3 for API models, 1 for local ones."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: the API's own; 0 for local models."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N test rows."),
+    concurrency: int = typer.Option(64, "--concurrency", min=1, help="Requests in flight at once."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Send every request even if a cached answer exists."),
+    out: Path = typer.Option(Path("runs"), "--out", help="Runs folder: runs/<task>/<run-id>/."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Per-request timeout in seconds."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+) -> None:
+    """Run a backend on the test split, validate and score every output, write samples and a summary."""
+    from taskc.evaluate.cli_eval import run_eval
+
+    code = run_eval(_compile_all(specs), backend=backend, model=model, models=models, models_file=models_file,
+                    base_url=base_url, api_key_env=api_key_env, mode=mode, repeats=repeats, temperature=temperature,
+                    limit=limit, concurrency=concurrency, use_cache=not no_cache, out=out, timeout=timeout,
+                    progress=progress)
+    raise typer.Exit(code)
+
+
+@app.command("score")
+def score_cmd(
+    spec: Path = typer.Argument(..., help="Spec file."),
+    predictions: Path = typer.Option(..., "--predictions", help="samples.jsonl of a run, or replay lines {index, output}."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Re-score saved outputs without calling any model."""
+    from taskc.evaluate.cli_eval import run_score
+
+    raise typer.Exit(run_score(_compile_all([spec])[0], predictions, as_json))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

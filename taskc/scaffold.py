@@ -75,6 +75,7 @@ def write_scaffold(name: str, kind: str, spec_path: Path, force: bool = False) -
     extra_inputs = ""
     user = "{{ text }}"
     written = []
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "sql":
         import sqlite3
 
@@ -90,7 +91,6 @@ def write_scaffold(name: str, kind: str, spec_path: Path, force: bool = False) -
         extra_inputs = "  db: string                            # which database this question is about\n"
         user = "Schema:\\n{{ schema }}\\n\\nQuestion: {{ text }}"
         rows = [{"text": "How many items are there?", "db": db_path.name, "answer": "SELECT count(*) FROM item"}]
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(
         _TEMPLATE.format(name=name, spec=spec_path, extra_inputs=extra_inputs, output=output, user=user,
                          data=data_path.name, metric=metric),

@@ -1,0 +1,1 @@
+"""`taskc eval` and `taskc score`: requests -> results -> validated outputs -> scores -> summary."""
