@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from taskc.compiler.contract import ENGINE_SETTINGS, Contract, contract_hash
+from taskc.compiler.contract import ENGINE_SETTINGS, Contract, contract_hash, row_turns
+from taskc.compiler.turns import history_turns
 from taskc.compiler.data import DataError, Split, read_split
 from taskc.compiler.output import OutputDecl, resolve_output
 from taskc.compiler.prompts import check_template, format_instructions, render
@@ -43,6 +44,8 @@ def compile_spec(path: str | Path) -> Contract:
             text = raw_prompt.get(key)
             if isinstance(text, str):
                 problems.extend(check_template(loaded.source, ("prompt", key), text, provided))
+    if prompt is not None and prompt.user is None and inputs is not None and not any(v.type == "messages" for v in inputs.values()):
+        problems.append(loaded.source.at(("prompt",), "missing required field 'user' in prompt (only a messages input can stand in for it)", key=True))
     if _kind(loaded) == "sql" and loaded.output is not None and inputs is not None:
         problems.extend(check_template(loaded.source, ("output", "database"), loaded.output.database, set(inputs)))
     metrics: list[dict[str, Any]] = []
@@ -160,7 +163,7 @@ def _rows(loaded: LoadedSpec, split: Split, output: OutputDecl | None) -> tuple[
         return split, (), problems
     renamed = tuple({name: row.get(column) for name, column in mapping.items()} for row in split.rows)
     values: list[Any] = []
-    errors = 0
+    errors = _check_histories(loaded, split, renamed, problems)
     for i, row in enumerate(renamed):
         value, problem = output.parse_gold(row["answer"])
         if problem:
@@ -169,10 +172,34 @@ def _rows(loaded: LoadedSpec, split: Split, output: OutputDecl | None) -> tuple[
                 problems.append(split.where(i, f"{problem} ({split.name} row {i})"))
         values.append(value)
     if errors > MAX_ROW_ERRORS:
-        problems.append(split.where(len(renamed) - 1, f"... and {errors - MAX_ROW_ERRORS} more gold problems in {split.name}"))
+        problems.append(split.where(len(renamed) - 1, f"... and {errors - MAX_ROW_ERRORS} more data problems in {split.name}"))
     new_split = Split(name=split.name, path=split.path, shown=split.shown, rows=renamed, lines=split.lines,
                       fields=tuple(names), sha256=split.sha256)
     return new_split, tuple(values), problems
+
+
+def _check_histories(loaded: LoadedSpec, split: Split, rows, problems: list[Diagnostic]) -> int:
+    """Every `messages` input parses as a chat history; without a user template it must end
+    with the user's turn. Returns the number of bad rows."""
+    names = [k for k, v in loaded.sections["inputs"].items() if v.type == "messages"]
+    prompt = loaded.sections.get("prompt")
+    needs_user_last = prompt is not None and prompt.user is None
+    bad = 0
+    for i, row in enumerate(rows):
+        turns: list[dict[str, str]] = []
+        try:
+            for name in names:
+                turns.extend(history_turns(row.get(name)))
+        except ValueError as exc:
+            bad += 1
+            if bad <= MAX_ROW_ERRORS:
+                problems.append(split.where(i, f"{exc} ({split.name} row {i})"))
+            continue
+        if needs_user_last and (not turns or turns[-1]["role"] != "user"):
+            bad += 1
+            if bad <= MAX_ROW_ERRORS:
+                problems.append(split.where(i, f"the conversation must end with a user turn when prompt.user is not set ({split.name} row {i})"))
+    return bad
 
 
 def _databases(loaded: LoadedSpec, rows: dict[str, Split]):
@@ -206,9 +233,12 @@ def _few_shot(loaded: LoadedSpec, rows: dict[str, Split], gold, output: OutputDe
     order = sorted(range(len(split.rows)), key=lambda i: hashlib.sha256(f"{few.seed}:{i}".encode()).hexdigest())
     chosen = order[: few.count]
     examples = []
+    body = {"inputs": {k: v.model_dump(exclude_none=True) for k, v in loaded.spec.inputs.items()},
+            "prompt": {"user": loaded.spec.prompt.user}}
     for i in chosen:
         values = dict(variables(few.from_, i))
-        examples.append({"index": i, "user": render(loaded.spec.prompt.user, values), "assistant": output.serialize(gold[few.from_][i])})
+        inputs = {k: split.rows[i].get(k) for k in loaded.spec.inputs}
+        examples.append({"index": i, "turns": row_turns(body, inputs, values), "assistant": output.serialize(gold[few.from_][i])})
     return {"count": few.count, "from": few.from_, "seed": few.seed, "examples": examples}
 
 

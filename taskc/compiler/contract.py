@@ -11,8 +11,23 @@ from taskc.compiler.output import OutputDecl
 from taskc.compiler.prompts import render
 from taskc.compiler.schemas import canonical_json
 from taskc.compiler.sql import Database
+from taskc.compiler.turns import history_turns
 from taskc.constraints.ir import Constraint
 from taskc.spec.load import LoadedSpec
+
+def row_turns(body: dict[str, Any], inputs: dict[str, Any], variables: dict[str, Any]) -> list[dict[str, str]]:
+    """History turns of every `messages` input (in declaration order), then the user template."""
+    out: list[dict[str, str]] = []
+    for name, declared in body["inputs"].items():
+        if declared.get("type") == "messages":
+            out.extend(history_turns(inputs.get(name)))
+    user = body["prompt"].get("user")
+    if user is not None:
+        text = render(user, variables)
+        if text.strip() or not out:
+            out.append({"role": "user", "content": text})
+    return out
+
 
 ENGINE_SETTINGS = {"structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True}}
 
@@ -67,20 +82,24 @@ class Contract:
         return variables
 
     def user_message(self, split: str, index: int) -> str:
-        """The rendered user turn of one row."""
-        return render(self.body["prompt"]["user"], self.variables(split, index))
+        """The text of the row's last user turn (what the baseline compares)."""
+        return self.turns(split, index)[-1]["content"]
+
+    def turns(self, split: str, index: int) -> list[dict[str, str]]:
+        """The row's own turns: its chat history (messages inputs), then the rendered user turn."""
+        return row_turns(self.body, self.inputs_of(split, index), self.variables(split, index))
 
     def messages(self, split: str, index: int) -> list[dict[str, str]]:
-        """The chat messages one row sends: system, few-shot turns, then the user turn."""
+        """The chat messages one row sends: system, few-shot turns, then the row's turns."""
         prompt = self.body["prompt"]
         variables = self.variables(split, index)
         out: list[dict[str, str]] = []
         if prompt.get("system"):
             out.append({"role": "system", "content": render(prompt["system"], variables)})
         for shot in prompt.get("few_shot", {}).get("examples", []):
-            out.append({"role": "user", "content": shot["user"]})
+            out.extend(shot["turns"])
             out.append({"role": "assistant", "content": shot["assistant"]})
-        out.append({"role": "user", "content": render(prompt["user"], variables)})
+        out.extend(row_turns(self.body, self.inputs_of(split, index), variables))
         return out
 
     def constraint_for(self, split: str, index: int) -> Constraint | None:

@@ -110,8 +110,10 @@ class FewShot(_Strict):
 
 
 class PromptSpec(_Strict):
+    """`user` may be left out when a `messages` input ends with the user's turn."""
+
     system: StrictStr | None = None
-    user: StrictStr
+    user: StrictStr | None = None
     few_shot: FewShot | None = None
 
 
