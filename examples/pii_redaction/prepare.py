@@ -3,15 +3,16 @@
 Each record becomes {"text", "answer": {"redacted_text", "entities": [{"value", "entity_type"}]}}:
 every span is replaced by [ENTITY_TYPE] in the original text; entities are listed in text order.
 Deterministic: the first 200 records are the test split, the next 300 the train split.
-Run: python examples/pii_redaction/prepare.py [SHARED_DIR]
+Run: python examples/pii_redaction/prepare.py [SHARED_DIR] [OUT_DIR]
+(SHARED_DIR defaults to $TASKC_SHARED or <repo>/../shared; OUT_DIR to this folder.)
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[2] / "shared"
 
 
 def convert(record: dict) -> dict:
@@ -27,15 +28,18 @@ def convert(record: dict) -> dict:
     return {"text": text, "answer": {"redacted_text": "".join(pieces), "entities": entities}}
 
 
-def main() -> None:
-    records = json.loads((SHARED / "data/pii/presidio_synth_dataset_v2.json").read_text(encoding="utf-8"))
+def main(argv: list[str]) -> None:
+    shared = Path(argv[0]) if argv else Path(os.environ.get("TASKC_SHARED") or HERE.parents[2] / "shared")
+    out = Path(argv[1]) if len(argv) > 1 else HERE
+    out.mkdir(parents=True, exist_ok=True)
+    records = json.loads((shared / "data/pii/presidio_synth_dataset_v2.json").read_text(encoding="utf-8"))
     rows = [convert(r) for r in records]
     for name, part in (("test", rows[:200]), ("train", rows[200:500])):
-        with open(HERE / f"{name}.jsonl", "w", encoding="utf-8") as f:
+        with open(out / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as f:
             for row in part:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (HERE / "LICENSE_presidio-research").write_bytes((SHARED / "data/pii/LICENSE_presidio-research").read_bytes())
+    (out / "LICENSE_presidio-research").write_bytes((shared / "data/pii/LICENSE_presidio-research").read_bytes())
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -64,9 +64,10 @@ def _template(source: str) -> Any:
     tpl = _templates.get(source)
     if tpl is None:
         import jinja2  # imported lazily: keeps `import taskc.metrics` light
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                 keep_trailing_newline=True)
+        env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                            keep_trailing_newline=True)
         tpl = _templates[source] = env.from_string(source)
     return tpl
 
