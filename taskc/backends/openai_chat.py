@@ -1,0 +1,248 @@
+"""The `openai` backend: Chat Completions against any OpenAI-compatible endpoint.
+
+Settings: `model`, `base_url` (default https://api.openai.com/v1), `api_key_env` (default
+OPENAI_API_KEY; the key is optional for localhost), `mode` (see below; default chosen from the
+host), `extra_body` (merged into every payload last), `drop_unsupported` (default True: on
+api.openai.com, omit temperature/top_p for reasoning models (o1/o3/o4/gpt-5*), which reject any
+value but the default).
+
+How each output kind's constraint is lowered, per `mode`:
+
+| mode        | used for (default by host)        | label                          | object                              | tool_call                                   | sql / text |
+|-------------|-----------------------------------|--------------------------------|-------------------------------------|---------------------------------------------|------------|
+| openai      | api.openai.com                    | response_format json_schema, strict, `{"<name>": enum}` (unwrapped on parse) | response_format json_schema strict, `request.strict_schema` | `tools` with `strict: true`, strict parameters, `tool_choice: "required"`, `parallel_tool_calls: false` | none |
+| vllm        | any other host (vLLM, SGLang ...) | `structured_outputs: {"choice": [...]}` | `structured_outputs: {"json": schema}` | `structured_outputs: {"json": schema}` of the `{"name","parameters"}` output (no `tools`) | sql: `{"grammar": lark}`; regex: `{"regex": ...}`; text: none |
+| json_schema | api.x.ai, Gemini, Together        | as openai, `strict: false`     | response_format json_schema, `strict: false`, the contract schema | `tools` (not strict), `tool_choice: "required"` | none |
+| json_object | providers with JSON mode only     | none                           | `response_format: {"type": "json_object"}` | as json_schema                       | none |
+| none        | prompt-only                       | none                           | none                                | none                                        | none |
+
+The removed vLLM `guided_*` fields are never emitted (vLLM >= 0.12 ignores them silently).
+`parse` returns the message content, or the first tool call as compact
+`{"name":...,"parameters":{...}}` JSON; strict-mode nulls for optional tool parameters are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from taskc.backends.base import (
+    Backend,
+    BackendUnavailable,
+    last_user_text,  # noqa: F401  (re-exported for fakes and tests)
+    schema_name,
+    tool_call_text,
+    unwrap_label,
+    wrap_label_schema,
+)
+from taskc.backends.schema_tools import drop_optional_nulls, make_strict
+from taskc.runner.http import JsonClient, loads
+from taskc.runner.types import Request, Result, Usage
+
+try:  # the shared lowering, when the constraints package provides it
+    from taskc.constraints.lower import to_vllm_structured_outputs as _shared_lowering
+except ImportError:  # pragma: no cover - depends on the other module's progress
+    _shared_lowering = None
+
+OPENAI_URL = "https://api.openai.com/v1"
+MODES = ("openai", "vllm", "json_schema", "json_object", "none")
+_JSON_SCHEMA_HOSTS = ("api.x.ai", "generativelanguage.googleapis.com", "api.together.xyz", "api.together.ai")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+_REASONING = re.compile(r"^(o\d|gpt-5)")
+_COMMON_PARAMS = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty",
+                  "logit_bias", "reasoning_effort", "verbosity", "service_tier", "user")
+_VLLM_PARAMS = ("top_k", "min_p", "repetition_penalty", "min_tokens")
+
+
+def default_mode(base_url: str) -> str:
+    """The lowering mode for an endpoint: `openai` for api.openai.com, `json_schema` for the
+    hosted providers listed above, `vllm` otherwise (a self-hosted server)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "api.openai.com":
+        return "openai"
+    if any(host == h or host.endswith("." + h) for h in _JSON_SCHEMA_HOSTS):
+        return "json_schema"
+    return "vllm"
+
+
+def is_local(base_url: str) -> bool:
+    """True for a loopback endpoint (an API key is optional there)."""
+    return (urlsplit(base_url).hostname or "").lower() in _LOCAL_HOSTS
+
+
+def _structured_outputs(request: Request) -> dict[str, Any] | None:
+    """vLLM's `structured_outputs` for a request's constraint (None when unconstrained)."""
+    c = request.constraint
+    if c is None:
+        if request.output_kind == "tool_call" and request.tools:
+            return {"json": _tool_call_schema(request.tools)}
+        return None
+    if _shared_lowering is not None:
+        return _shared_lowering(c)
+    # TODO: switch to taskc.constraints.lower.to_vllm_structured_outputs once it exists.
+    if c.type == "choice":
+        return {"choice": list(c.choices or ())}
+    if c.type == "json_schema":
+        return {"json": c.schema}
+    if c.type == "regex":
+        return {"regex": c.pattern}
+    return {"grammar": c.grammar}
+
+
+def _tool_call_schema(tools: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The `{"name","parameters"}` schema of one call of one of `tools`."""
+    return {"anyOf": [
+        {"type": "object", "properties": {"name": {"const": t["name"]}, "parameters": t.get("parameters") or {"type": "object"}},
+         "required": ["name", "parameters"], "additionalProperties": False}
+        for t in tools
+    ]}
+
+
+def _tool(tool: dict[str, Any], strict: bool) -> dict[str, Any]:
+    params = tool.get("parameters") or {"type": "object", "properties": {}}
+    function: dict[str, Any] = {"name": tool["name"]}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    function["parameters"] = make_strict(params) if strict else params
+    if strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
+
+
+def parse(body: dict[str, Any]) -> tuple[str, Usage]:
+    """(raw text, usage) of a Chat Completions response: the first choice's content, or its
+    first tool call as compact `{"name","parameters"}` JSON."""
+    message = body["choices"][0]["message"]
+    calls = message.get("tool_calls") or []
+    if calls:
+        function = calls[0]["function"]
+        raw = tool_call_text(function["name"], function.get("arguments") or "{}")
+    else:
+        content = message.get("content")
+        if isinstance(content, list):  # content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        raw = content or ""
+    usage = body.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    return raw, Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cached_input_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
+class OpenAIChatBackend(Backend):
+    """Chat Completions over the shared `JsonClient` (see the module docstring for settings)."""
+
+    name = "openai"
+    needs_http = True
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str = OPENAI_URL,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        mode: str | None = None,
+        extra_body: dict[str, Any] | None = None,
+        drop_unsupported: bool = True,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.mode = mode or default_mode(self.base_url)
+        if self.mode not in MODES:
+            raise ValueError(f"unknown openai mode {self.mode!r}; known: {', '.join(MODES)}")
+        self.extra_body = dict(extra_body or {})
+        self.drop_unsupported = drop_unsupported
+        self.url = self.base_url + "/chat/completions"
+        self._official = (urlsplit(self.base_url).hostname or "") == "api.openai.com"
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if not key and not is_local(self.base_url):
+            raise BackendUnavailable(f"the openai backend needs an API key for {self.base_url}: set ${api_key_env}")
+        self._key = key or ""
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The API key, for scrubbing error text."""
+        return (self._key,) if self._key else ()
+
+    def render(self, request: Request) -> dict[str, Any]:
+        """The Chat Completions payload for `request` (pure; no key)."""
+        gen = request.generation
+        body: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in request.messages]}
+        names = _COMMON_PARAMS + (_VLLM_PARAMS if self.mode == "vllm" else ())
+        drop = self.drop_unsupported and self._official and _REASONING.match(self.model)
+        for key in names:
+            if gen.get(key) is not None and not (drop and key in ("temperature", "top_p") and gen[key] != 1):
+                body[key] = gen[key]
+        if gen.get("max_tokens") is not None:
+            body["max_completion_tokens" if self._official else "max_tokens"] = gen["max_tokens"]
+        body.update(self._constraint_fields(request))
+        body.update(self.extra_body)
+        return body
+
+    def _constraint_fields(self, request: Request) -> dict[str, Any]:
+        kind, mode, c = request.output_kind, self.mode, request.constraint
+        if mode == "none":
+            return {}
+        if mode == "vllm":
+            so = _structured_outputs(request)
+            return {"structured_outputs": so} if so is not None else {}
+        strict = mode == "openai"
+        if kind == "tool_call" and request.tools:
+            out: dict[str, Any] = {"tools": [_tool(t, strict) for t in request.tools], "tool_choice": "required"}
+            if strict:
+                out["parallel_tool_calls"] = False
+            return out
+        if kind == "label" and c is not None and c.type == "choice" and mode != "json_object":
+            schema = wrap_label_schema(request.name, c.choices or ())
+            return {"response_format": {"type": "json_schema", "json_schema": {
+                "name": schema_name(request.name), "strict": strict, "schema": schema}}}
+        if kind == "object":
+            if mode == "json_object":
+                return {"response_format": {"type": "json_object"}}
+            contract = c.schema if c is not None and c.schema_json else None
+            schema = (request.strict_schema or contract) if strict else (contract or request.strict_schema)
+            if schema is not None:
+                return {"response_format": {"type": "json_schema", "json_schema": {
+                    "name": schema_name(request.name), "strict": strict, "schema": schema}}}
+        return {}
+
+    def postprocess(self, raw: str, request: Request) -> str:
+        """Undo the provider-side wrapping: unwrap a label object, drop strict-mode nulls from
+        a tool call's optional parameters."""
+        if self.mode in ("openai", "json_schema") and request.output_kind == "label" and request.constraint is not None:
+            return unwrap_label(raw, request.name)
+        if self.mode == "openai" and request.output_kind == "tool_call" and request.tools:
+            try:
+                call = loads(raw)
+            except ValueError:
+                return raw
+            if isinstance(call, dict) and isinstance(call.get("parameters"), dict):
+                tool = next((t for t in request.tools if t["name"] == call.get("name")), None)
+                if tool is not None:
+                    params = drop_optional_nulls(call["parameters"], tool.get("parameters"))
+                    return tool_call_text(call["name"], params)
+        return raw
+
+    async def generate_one(self, request: Request, client: JsonClient | None) -> Result:
+        """Send one request through the shared client and parse the answer."""
+        assert client is not None, "the openai backend needs the runner's JsonClient"
+        resp = await client.post_json(self.url, self.render(request), self._headers)
+        base = dict(index=request.index, repeat=request.repeat, attempts=resp.attempts, latency_s=resp.latency_s)
+        if not resp.ok:
+            return Result(raw=None, error=resp.error, **base)
+        try:
+            raw, usage = parse(resp.body)
+            choice = resp.body["choices"][0]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            return Result(raw=None, error=f"malformed response: {type(exc).__name__}: {exc}", **base)
+        extra = {"finish_reason": choice.get("finish_reason")}
+        refusal = (choice.get("message") or {}).get("refusal")
+        if refusal:
+            extra["refusal"] = refusal
+        return Result(raw=self.postprocess(raw, request), usage=usage, extra=extra, **base)
