@@ -87,6 +87,10 @@ def show_cmd(
     if not 0 <= example < rows:
         _fail(TaskcError(f"--example must be between 0 and {rows - 1}"))
     typer.echo(f"# {contract.name} (contract {contract.short_id}), {split} example {example} of {rows}")
+    prefix = contract.body["prefix"]
+    tokens = contract.analysis.get("prefix_tokens")
+    typer.echo(f"# static prefix ({prefix['scope']}): {prefix['messages']} whole messages, {prefix['chars']} chars"
+               + (f", {tokens} Qwen tokens" if tokens is not None else ""))
     for message in contract.messages(split, example):
         typer.echo(f"\n--- {message['role']} ---\n{message['content']}")
     constraint = contract.constraint_for(split, example)

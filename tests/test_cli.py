@@ -17,6 +17,7 @@ def test_show_prints_the_exact_messages(examples_workspace):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("# home_control (contract ")
+    assert "# static prefix (all rows): 1 whole messages, " in out
     assert "test example 3 of 6" in out
     assert "--- system ---\nYou are an on-device smart home controller.\nAnswer with exactly one tool call" in out
     assert "--- user ---\ncool the house down to 68\n" in out

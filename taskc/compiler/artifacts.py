@@ -37,7 +37,8 @@ def render_files(contract: Contract) -> dict[str, str]:
     stamp = _stamp(contract)
     body = contract.body
     files: dict[str, str] = {}
-    files["contract.json"] = _json({"_generated": stamp, "contract_id": contract.id, **body})
+    files["contract.json"] = _json({"_generated": stamp, "contract_id": contract.id, **body,
+                                    "analysis": {"note": "derived figures, not part of the contract id", **contract.analysis}})
     header = f"{{# {NOTICE}: taskc {__version__}, contract {contract.id} #}}\n"
     if body["prompt"]["system"] is not None:
         files["prompts/system.j2"] = header + body["prompt"]["system"]

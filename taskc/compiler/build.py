@@ -11,6 +11,7 @@ from taskc.compiler.contract import ENGINE_SETTINGS, Contract, contract_hash, ro
 from taskc.compiler.turns import history_turns
 from taskc.compiler.data import DataError, Split, read_split
 from taskc.compiler.output import OutputDecl, resolve_output
+from taskc.compiler.prefix import count_tokens, prefix_text, static_prefix
 from taskc.compiler.prompts import check_template, format_instructions, render
 from taskc.compiler.sql import Database, database_grammar, open_database
 from taskc.constraints.ir import Constraint
@@ -288,9 +289,16 @@ def _assemble(loaded, output, rows, gold, metrics, databases, row_dbs) -> Contra
         "generation": spec.generation.model_dump(exclude_none=True),
     }
     _add_judges(body, metrics)
+    draft = Contract(id="", body=body, loaded=loaded, output=output, splits=rows, gold=gold,
+                     databases=databases, row_databases=row_dbs, constraints=constraints)
+    n_test = len(rows["test"].rows)
+    group = (lambda i: row_dbs["test"][i]) if output.kind == "sql" else None
+    body["prefix"] = static_prefix(lambda i: draft.messages("test", i), n_test, group)
+    tokens = count_tokens(prefix_text(lambda i: draft.messages("test", i), n_test)) if n_test else None
     return Contract(
         id=contract_hash(body), body=body, loaded=loaded, output=output, splits=rows, gold=gold,
         databases=databases, row_databases=row_dbs, constraints=constraints,
+        analysis={"prefix_tokens": tokens, "tokenizer": "qwen" if tokens is not None else None},
     )
 
 

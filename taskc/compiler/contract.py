@@ -51,6 +51,7 @@ class Contract:
     databases: dict[str, Database] = field(default_factory=dict)
     row_databases: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
     constraints: dict[str | None, Constraint | None] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

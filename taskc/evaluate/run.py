@@ -66,6 +66,8 @@ async def evaluate_async(contract: Contract, config: ModelConfig, options: EvalO
     run_id = f"{started.strftime('%Y%m%d-%H%M%S')}-{_slug(config.name)}-{contract.short_id[:8]}"
     run_dir = options.out / contract.name / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "contract.json").write_text(
+        json.dumps({"contract_id": contract.id, **contract.body}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     scorer = Scorer(contract)
     by_key = {(r.index, r.repeat): r for r in requests}
     cache = ResultCache(options.out / ".cache.sqlite") if options.use_cache else None
