@@ -283,7 +283,6 @@ def _assemble(loaded, output, rows, gold, metrics, databases, row_dbs) -> Contra
                    "columns": dict(getattr(spec.data, name).columns)}
             for name, split in rows.items()
         },
-        "files": dict(sorted(output.files.items())),
         "databases": {k: {"sha256": db.sha256} for k, db in sorted(databases.items())},
         "metrics": metrics,
         "generation": spec.generation.model_dump(exclude_none=True),
@@ -298,7 +297,8 @@ def _assemble(loaded, output, rows, gold, metrics, databases, row_dbs) -> Contra
     return Contract(
         id=contract_hash(body), body=body, loaded=loaded, output=output, splits=rows, gold=gold,
         databases=databases, row_databases=row_dbs, constraints=constraints,
-        analysis={"prefix_tokens": tokens, "tokenizer": "qwen" if tokens is not None else None},
+        analysis={"prefix_tokens": tokens, "tokenizer": "qwen" if tokens is not None else None,
+                  "source_files": dict(sorted(output.files.items()))},
     )
 
 

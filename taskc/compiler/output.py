@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from taskc.compiler.data import resolve_pointer
-from taskc.compiler.schemas import compact, order_like, to_strict
+from taskc.compiler.schemas import compact, normalize_schema, order_like, to_strict
 from taskc.constraints.ir import Constraint
 from taskc.errors import Diagnostic
 from taskc.spec.load import LoadedSpec
@@ -236,7 +236,7 @@ def _tool_dict(item: dict[str, Any]) -> dict[str, Any]:
     extra = set(item) - {"name", "description", "parameters", "required", "strict"}
     if extra:
         raise ValueError(f"unknown field '{sorted(extra)[0]}' in tool '{name}'")
-    return {"name": name, "description": item.get("description", ""), "parameters": schema}
+    return {"name": name, "description": item.get("description", ""), "parameters": normalize_schema(schema)}
 
 
 def _property(value: Any) -> dict[str, Any]:
@@ -252,9 +252,9 @@ def _resolve_object(loaded: LoadedSpec) -> tuple[OutputDecl | None, list[Diagnos
     if (out.schema_ is None) == (out.json_schema is None):
         return None, [loaded.source.at(("output",), "an object output needs exactly one of 'schema' or 'json_schema'")]
     if out.json_schema is not None:
-        return OutputDecl(kind="object", schema=out.json_schema), []
+        return OutputDecl(kind="object", schema=normalize_schema(out.json_schema)), []
     schema, problems = _fields(out.schema_, ("output", "schema"), loaded)
-    return (None, problems) if problems else (OutputDecl(kind="object", schema=schema), [])
+    return (None, problems) if problems else (OutputDecl(kind="object", schema=normalize_schema(schema)), [])
 
 
 def _fields(mapping: dict[str, Any], path: tuple, loaded: LoadedSpec | None = None) -> tuple[dict[str, Any], list[Diagnostic]]:

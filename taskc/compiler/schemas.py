@@ -119,3 +119,29 @@ def _allows_null(schema: dict[str, Any]) -> bool:
     if kind == "null" or (isinstance(kind, list) and "null" in kind):
         return True
     return any(_allows_null(b) for b in schema.get("anyOf", []))
+
+
+_KEYWORD_ORDER = ["$schema", "$id", "title", "description", "type", "const", "enum", "default", "properties",
+                  "required", "additionalProperties", "items", "minItems", "maxItems", "uniqueItems", "minLength",
+                  "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                  "multipleOf", "anyOf", "oneOf", "allOf", "$defs"]
+_RANK = {k: i for i, k in enumerate(_KEYWORD_ORDER)}
+
+
+def normalize_schema(schema: Any) -> Any:
+    """JSON Schema keywords in one fixed order (so a spec's key order does not change what models
+    see), keeping the order of `properties` (which fixes the order of the answer's keys)."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key in sorted(schema, key=lambda k: (_RANK.get(k, len(_RANK)), k)):
+        value = schema[key]
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+            out[key] = {name: normalize_schema(sub) for name, sub in value.items()}
+        elif key in ("anyOf", "oneOf", "allOf", "prefixItems") and isinstance(value, list):
+            out[key] = [normalize_schema(sub) for sub in value]
+        elif key in ("items", "additionalProperties", "not", "contains") and isinstance(value, dict):
+            out[key] = normalize_schema(value)
+        else:
+            out[key] = value
+    return out
