@@ -170,6 +170,53 @@ def score_cmd(
     raise typer.Exit(run_score(_compile_all([spec])[0], predictions, as_json))
 
 
+@app.command("synth")
+def synth_cmd(
+    spec: Path = typer.Argument(..., help="Spec file."),
+    teacher: str = typer.Option(..., "--teacher", help="A name from --models-file, or BACKEND:MODEL."),
+    n: int = typer.Option(..., "--n", min=1, help="How many examples to keep."),
+    seed_examples: int = typer.Option(50, "--seed-examples", min=1, help="Train rows shown to the teacher."),
+    models_file: Path = typer.Option(Path("models.yaml"), "--models-file"),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Endpoint for a BACKEND:MODEL teacher."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Train file to write (default synth/<task>.jsonl)."),
+    no_cache: bool = typer.Option(False, "--no-cache"),
+) -> None:
+    """Teacher-generated training data, kept only if it meets the contract and does not leak test rows."""
+    from taskc.evaluate.cli_eval import teacher_config
+    from taskc.evaluate.models import make_backend
+    from taskc.runner.cache import ResultCache
+    from taskc.synth import run_synth
+
+    contract = _compile_all([spec])[0]
+    try:
+        backend = make_backend(teacher_config(teacher, models_file, base_url), contract)
+    except TaskcError as exc:
+        _fail(exc)
+    target = out or Path("synth") / f"{contract.name}.jsonl"
+    cache = None if no_cache else ResultCache(Path("runs") / ".cache.sqlite")
+    try:
+        report = run_synth(contract, backend, n, seed_examples, target, cache=cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    typer.echo(f"{contract.name}: kept {report.kept}/{report.candidates} candidates -> {target}")
+    for reason, count in report.rejected.items():
+        typer.echo(f"  rejected {count}: {reason}")
+
+
+@app.command("export")
+def export_cmd(
+    spec: Path = typer.Argument(..., help="Spec file."),
+    fmt: str = typer.Option("openai", "--format", help="openai, chatml or sharegpt."),
+    split: str = typer.Option("train", "--split", help="train or test."),
+    out: Optional[Path] = typer.Option(None, "--out", help="File to write (default: standard output)."),
+) -> None:
+    """Fine-tuning files with the contract's exact prompts and canonical outputs."""
+    from taskc.export import export_cmd as run_export
+
+    raise typer.Exit(run_export(_compile_all([spec])[0], fmt, split, out))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

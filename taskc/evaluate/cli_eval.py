@@ -94,3 +94,15 @@ def run_score(contract, predictions: Path, as_json: bool) -> int:
         for name, mean in result["metrics"].items():
             print(f"  {name}: {_fmt(mean, 4)}")
     return 0
+
+
+def teacher_config(teacher: str, models_file: Path, base_url: str | None) -> ModelConfig:
+    """A synth teacher: a models.yaml name, or BACKEND:MODEL (with --base-url)."""
+    if models_file.is_file():
+        table = load_models(models_file)
+        if teacher in table:
+            return table[teacher]
+    if ":" not in teacher:
+        raise TaskcError(f"teacher '{teacher}' is neither in {models_file} nor of the form BACKEND:MODEL")
+    backend, model = teacher.split(":", 1)
+    return ModelConfig(name=f"teacher:{teacher}", backend=backend, model=model, base_url=base_url)

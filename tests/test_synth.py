@@ -1,0 +1,83 @@
+"""`taskc synth`: candidates from a teacher over real HTTP, filtered by the contract."""
+
+import asyncio
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from taskc.compiler.build import compile_spec  # noqa: E402
+from taskc.synth import candidate_schema, jaccard, normalize, shingles, synthesize, write_outputs  # noqa: E402
+from tests.fakes.provider_server import FakeProvider  # noqa: E402
+
+CANDIDATES = [
+    {"inputs": {"question": "show me the last 7 commits in one line each"},
+     "output": {"name": "git_log", "parameters": {"limit": 7, "oneline": True}}},            # kept
+    {"inputs": {"question": "Show me the LAST 7 commits, in one line each!!"},
+     "output": {"name": "git_log", "parameters": {"limit": 7, "oneline": True}}},            # duplicate of kept
+    {"inputs": {"question": "check out HEAD~3 in detached mode"},
+     "output": {"name": "git_switch", "parameters": {"branch": "HEAD~3", "detach": True}}},  # a test row: leakage
+    "this is not JSON",                                                                      # unparseable
+    {"inputs": {"question": "log seven commits"}, "output": {"name": "git_log", "parameters": {"limit": "seven"}}},
+    {"inputs": {}, "output": {"name": "git_status", "parameters": {}}},                       # missing input
+    {"inputs": {"question": "stage every markdown file under docs"},
+     "output": {"name": "git_add", "parameters": {"files": ["docs/*.md"]}}},                 # kept
+]
+
+
+def test_near_duplicate_helpers():
+    assert normalize("Show me, the LOG!") == "show me the log"
+    assert jaccard(shingles("stage all files"), shingles("Stage all files.")) == 1.0
+    assert jaccard(shingles("stage all files"), shingles("delete the branch")) < 0.2
+
+
+def test_candidate_schema_wraps_inputs_and_the_output_contract():
+    contract = compile_spec(ROOT / "specs" / "git_assistant.yaml")
+    schema = candidate_schema(contract)
+    assert schema["required"] == ["inputs", "output"]
+    assert schema["properties"]["inputs"]["properties"] == {"question": {"type": "string"}}
+    assert schema["properties"]["output"] == contract.body["validate_schema"]
+
+
+def test_synth_keeps_only_valid_new_rows_and_counts_rejections(tmp_path):
+    contract = compile_spec(ROOT / "specs" / "git_assistant.yaml")
+    answers = itertools.cycle(CANDIDATES)
+
+    def responder(api, body):
+        item = next(answers)
+        return item if isinstance(item, str) else json.dumps(item)
+
+    from taskc.backends import get_backend
+
+    with FakeProvider(responder=responder) as fake:
+        backend = get_backend("openai", model="teacher", base_url=fake.openai_base_url, api_key_env=None)
+        rows, report = asyncio.run(synthesize(contract, backend, n=2, seed_examples=5, max_rounds=10, concurrency=1))
+        bodies = [r.body for r in fake.requests]
+    assert report.kept == 2 and report.requested == 7
+    assert report.rejected == {
+        "missing input": 1,
+        "near-duplicate of a kept row": 1,
+        "near-duplicate of a test row": 1,
+        "unparseable": 1,
+        "violates constraint": 1,
+    }
+    assert rows == [
+        {"question": "show me the last 7 commits in one line each", "answer": {"name": "git_log", "parameters": {"limit": 7, "oneline": True}}},
+        {"question": "stage every markdown file under docs", "answer": {"name": "git_add", "parameters": {"files": ["docs/*.md"]}}},
+    ]
+    # the teacher saw the task, the contract and the seed examples, and was constrained
+    prompt = bodies[0]["messages"][1]["content"]
+    assert "Turn a natural-language git request into exactly one git tool call." in prompt
+    assert contract.body["prompt"]["format_instructions"] in prompt
+    assert prompt.count('{"inputs": ') == 5
+    assert bodies[0]["structured_outputs"] == {"json": candidate_schema(contract)}
+    report_path = write_outputs(rows, report, tmp_path / "synth.jsonl")
+    assert json.loads(report_path.read_text())["kept"] == 2
+    assert [json.loads(l)["question"] for l in (tmp_path / "synth.jsonl").read_text().splitlines()] == [
+        "show me the last 7 commits in one line each", "stage every markdown file under docs"]
