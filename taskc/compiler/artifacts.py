@@ -42,7 +42,8 @@ def render_files(contract: Contract) -> dict[str, str]:
     header = f"{{# {NOTICE}: taskc {__version__}, contract {contract.id} #}}\n"
     if body["prompt"]["system"] is not None:
         files["prompts/system.j2"] = header + body["prompt"]["system"]
-    files["prompts/user.j2"] = header + body["prompt"]["user"]
+    if body["prompt"]["user"] is not None:
+        files["prompts/user.j2"] = header + body["prompt"]["user"]
     preview = {"_generated": stamp, "format_instructions": body["prompt"]["format_instructions"]}
     if contract.splits["test"].rows:
         preview.update(example=0, messages=contract.messages("test", 0), gold=contract.gold_text("test", 0))
