@@ -146,6 +146,7 @@ def eval_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Send every request even if a cached answer exists."),
     out: Path = typer.Option(Path("runs"), "--out", help="Runs folder: runs/<task>/<run-id>/."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-request timeout in seconds."),
+    max_attempts: int = typer.Option(5, "--max-attempts", min=1, help="Tries per request (429, 5xx, timeouts are retried)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
     """Run a backend on the test split, validate and score every output, write samples and a summary."""
@@ -154,7 +155,7 @@ def eval_cmd(
     code = run_eval(_compile_all(specs), backend=backend, model=model, models=models, models_file=models_file,
                     base_url=base_url, api_key_env=api_key_env, mode=mode, repeats=repeats, temperature=temperature,
                     limit=limit, concurrency=concurrency, use_cache=not no_cache, out=out, timeout=timeout,
-                    progress=progress)
+                    max_attempts=max_attempts, progress=progress)
     raise typer.Exit(code)
 
 

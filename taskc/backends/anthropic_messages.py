@@ -63,6 +63,7 @@ class AnthropicMessagesBackend(Backend):
 
     name = "anthropic"
     needs_http = True
+    constrained = True  # output_config json_schema and forced tool_choice are enforced
 
     def __init__(
         self,

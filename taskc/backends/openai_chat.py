@@ -41,10 +41,7 @@ from taskc.backends.schema_tools import drop_optional_nulls, make_strict
 from taskc.runner.http import JsonClient, loads
 from taskc.runner.types import Request, Result, Usage
 
-try:  # the shared lowering, when the constraints package provides it
-    from taskc.constraints.lower import to_vllm_structured_outputs as _shared_lowering
-except ImportError:  # pragma: no cover - depends on the other module's progress
-    _shared_lowering = None
+from taskc.constraints.lower import to_vllm_structured_outputs
 
 OPENAI_URL = "https://api.openai.com/v1"
 MODES = ("openai", "vllm", "json_schema", "json_object", "none")
@@ -79,16 +76,7 @@ def _structured_outputs(request: Request) -> dict[str, Any] | None:
         if request.output_kind == "tool_call" and request.tools:
             return {"json": _tool_call_schema(request.tools)}
         return None
-    if _shared_lowering is not None:
-        return _shared_lowering(c)
-    # TODO: switch to taskc.constraints.lower.to_vllm_structured_outputs once it exists.
-    if c.type == "choice":
-        return {"choice": list(c.choices or ())}
-    if c.type == "json_schema":
-        return {"json": c.schema}
-    if c.type == "regex":
-        return {"regex": c.pattern}
-    return {"grammar": c.grammar}
+    return to_vllm_structured_outputs(c)
 
 
 def _tool_call_schema(tools: tuple[dict[str, Any], ...]) -> dict[str, Any]:
@@ -165,6 +153,12 @@ class OpenAIChatBackend(Backend):
 
     def __repr__(self) -> str:
         return f"OpenAIChatBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the provider is sent a constraint it promises to enforce (the summary flags
+        invalid outputs from such a backend as a dropped grammar)."""
+        return self.mode in ("openai", "vllm")
 
     def secrets(self) -> tuple[str, ...]:
         """The API key, for scrubbing error text."""

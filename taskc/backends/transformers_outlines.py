@@ -5,14 +5,19 @@ cuda when available, else cpu; or any torch device string), `dtype` (None: bfloa
 float32 on cpu; `"auto"` takes the checkpoint's; or a torch dtype name such as `"float16"`),
 `batch_size` (prompts per `generate` call, default 16), `grammar_backend` (Outlines' logits
 processor backend, default `"llguidance"`; see below), `engine_args` (extra keyword arguments for
-`AutoModelForCausalLM.from_pretrained`; the key `"tokenizer"` names a different tokenizer folder).
+`AutoModelForCausalLM.from_pretrained`; the key `"tokenizer"` names a different tokenizer folder,
+and the keys `device`, `dtype`, `batch_size` and `grammar_backend` set those settings, overriding
+the arguments, since a models.yaml entry reaches the backend only as `model` + `engine_args`).
 
 Nothing is imported or loaded until the first `generate`: the model and tokenizer are loaded with
 `transformers` and wrapped with `outlines.from_transformers`. Each distinct constraint gets one
 `outlines.Generator`, built once and cached, from `taskc.constraints.lower.to_outlines(constraint)`
-(None, i.e. text, is an unconstrained generator). The grammar backend object (for llguidance: its
-tokenizer index, about a second to build for a 150k vocabulary) is built once and shared by every
-constraint; Outlines itself would build a new one per generator.
+(None, i.e. text, is an unconstrained generator). `to_outlines` asks for compact JSON with
+`JsonSchema(..., whitespace_pattern="")`, which Outlines' llguidance backend rejects; for
+llguidance the same request goes in the schema's `x-guidance` options instead (see `_adapt`).
+The grammar backend object (for llguidance: its tokenizer index, a few seconds to build for a
+150k vocabulary) is built once and shared by every constraint; Outlines itself would build a new
+one per generator.
 
 Why llguidance: Qwen checkpoints have 151,936 logits but 151,646 tokenizer entries, and Outlines'
 xgrammar backend crashes on that ("bitmask's shape is not valid"); its outlines_core backend
@@ -37,7 +42,9 @@ time, so one bad request costs only its own `Result.error`; nothing raises out o
 Results: `raw` is the decoded text (special tokens skipped), `usage` the prompt and generated token
 counts (exact: the generated ids are read with a `transformers` streamer, counted up to and
 including the first end-of-turn token), `latency_s` the wall time of the batch the request was in,
-`extra` `{"finish_reason": "stop"|"length", "batch_size", "decode_steps"}`.
+`extra` `{"finish_reason": "stop"|"length", "batch_id", "batch_size", "decode_steps"}` plus `grammar_error` when
+llguidance's matcher reported one for that row (the text is still scored as it is). A grammar
+llguidance cannot compile fails its requests with `Result.error` before any generation.
 
 `render(request)` is pure and never loads anything: the messages (the chat template is applied at
 generation time, by the tokenizer), the output type kind and the constraint, and the generation
@@ -148,6 +155,12 @@ class TransformersBackend(Backend):
     ) -> None:
         if not model:
             raise BackendUnavailable("the transformers backend needs --model (a local model folder or id)")
+        engine_args = dict(engine_args or {})
+        # models.yaml reaches a backend only through `engine_args`: these keys are backend settings.
+        device = engine_args.pop("device", device)
+        dtype = engine_args.pop("dtype", dtype)
+        batch_size = engine_args.pop("batch_size", batch_size)
+        grammar_backend = engine_args.pop("grammar_backend", grammar_backend)
         if grammar_backend not in GRAMMAR_BACKENDS:
             raise ValueError(f"grammar_backend must be one of {', '.join(GRAMMAR_BACKENDS)}, not {grammar_backend!r}")
         if int(batch_size) < 1:
@@ -157,7 +170,7 @@ class TransformersBackend(Backend):
         self.dtype = dtype
         self.batch_size = int(batch_size)
         self.grammar_backend = grammar_backend
-        self.engine_args = dict(engine_args or {})
+        self.engine_args = engine_args
         self._lock = threading.Lock()
         self._hf_model: Any = None
         self._tokenizer: Any = None
@@ -167,6 +180,7 @@ class TransformersBackend(Backend):
         self._eos_ids: frozenset[int] = frozenset()
         #: Seconds spent building each distinct constraint's generator (by constraint type), for benchmarks.
         self.build_seconds: list[tuple[str, float]] = []
+        self._batches = 0
         self.load_seconds: float | None = None
 
     def __repr__(self) -> str:
@@ -292,13 +306,61 @@ class TransformersBackend(Backend):
                 from taskc.constraints.lower import to_outlines
             except ImportError as exc:
                 raise RuntimeError(f"taskc.constraints.lower.to_outlines is not available: {exc}") from None
-            output_type = to_outlines(constraint)
+            output_type = self._adapt(to_outlines(constraint))
             gen = self._generator_with_shared_backend(output_type)
             if gen is None:
                 gen = outlines.Generator(self._outlines_model, output_type, backend=self.grammar_backend)
+            self._check_grammar(gen)
         self.build_seconds.append((constraint.type if constraint is not None else "text", time.perf_counter() - start))
         self._generators[constraint] = gen
         return gen
+
+    @staticmethod
+    def _check_grammar(gen: Any) -> None:
+        """Raise for a grammar llguidance cannot compile. (Its matcher would otherwise start in an
+        error state that allows only end-of-text: empty outputs and no error.)"""
+        processor = getattr(gen, "logits_processor", None)
+        grammar, tokenizer = getattr(processor, "grammar", None), getattr(processor, "llg_tokenizer", None)
+        if not isinstance(grammar, str) or tokenizer is None:
+            return
+        from llguidance import LLMatcher
+
+        problem = LLMatcher.validate_grammar(grammar, tokenizer)
+        if problem:
+            raise ValueError(f"llguidance rejects the grammar: {problem.strip()}")
+
+    def _adapt(self, output_type: Any) -> Any:
+        """Make an output type acceptable to the grammar backend.
+
+        `to_outlines` asks for compact JSON with `JsonSchema(..., whitespace_pattern="")`, which
+        Outlines' llguidance backend rejects (NotImplementedError: it "does not support the
+        `whitespace_pattern` argument"). For llguidance the same request is made the way llguidance
+        takes it: the schema's `x-guidance` options (`LLGUIDANCE_JSON_OPTIONS`: no flexible
+        whitespace, "," and ":" separators), and no whitespace_pattern."""
+        if self.grammar_backend != "llguidance":
+            return output_type
+        try:
+            from outlines.types import JsonSchema
+        except ImportError:  # pragma: no cover
+            return output_type
+        if not isinstance(output_type, JsonSchema) or output_type.whitespace_pattern is None:
+            return output_type
+        if output_type.whitespace_pattern != "":
+            raise ValueError(
+                f"llguidance cannot apply whitespace_pattern {output_type.whitespace_pattern!r}; "
+                "use grammar_backend='outlines_core'"
+            )
+        import json
+
+        try:
+            from taskc.constraints.lower import LLGUIDANCE_JSON_OPTIONS as options
+        except ImportError:  # pragma: no cover - an older lower.py
+            options = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
+        schema = output_type.schema
+        schema = json.loads(schema) if isinstance(schema, str) else dict(schema)
+        if isinstance(schema, dict):
+            schema.setdefault("x-guidance", dict(options))
+        return JsonSchema(json.dumps(schema, ensure_ascii=False))
 
     def _generator_with_shared_backend(self, output_type: Any) -> Any:
         """What `outlines.Generator(model, output_type, backend=...)` builds, but with the shared
@@ -378,8 +440,9 @@ class TransformersBackend(Backend):
             for pos in chunk:  # find the request that fails; the others still get answers
                 self._run_chunk(gen, [pos], requests, prompts, lengths, kwargs, seed, results)
             return
-        texts, counts, finishes, steps, wall = out
-        for pos, text, count, finish in zip(chunk, texts, counts, finishes):
+        texts, counts, finishes, steps, wall, grammar_errors = out
+        self._batches += 1
+        for pos, text, count, finish, grammar_error in zip(chunk, texts, counts, finishes, grammar_errors):
             request = requests[pos]
             if request.constraint is None:
                 text = _cut_at_stop(text, request.generation.get("stop"))
@@ -389,7 +452,8 @@ class TransformersBackend(Backend):
                 raw=text,
                 usage=Usage(input_tokens=lengths[pos], output_tokens=count),
                 latency_s=wall,
-                extra={"finish_reason": finish, "batch_size": len(chunk), "decode_steps": steps},
+                extra={"finish_reason": finish, "batch_id": self._batches, "batch_size": len(chunk), "decode_steps": steps,
+                       **({"grammar_error": grammar_error} if grammar_error else {})},
             )
 
     def _generate_batch(self, gen, prompts: list[str], kwargs: dict[str, Any], seed: int | None):
@@ -399,8 +463,8 @@ class TransformersBackend(Backend):
         recorder = _IdRecorder.new()
         if seed is not None:
             torch.manual_seed(seed)
+        # Greedy passes temperature/top_p/top_k as None, overriding a checkpoint's sampling defaults.
         call = dict(kwargs)
-        call = {k: v for k, v in call.items() if v is not None or k in ("temperature", "top_p", "top_k")}
         pad = self._tokenizer.pad_token_id
         if pad is None:
             pad = self._tokenizer.eos_token_id
@@ -431,7 +495,24 @@ class TransformersBackend(Backend):
                     break
             counts.append(n)
             finishes.append(finish)
-        return list(texts), counts, finishes, len(recorder.steps), wall
+        return list(texts), counts, finishes, len(recorder.steps), wall, self._grammar_errors(gen, len(prompts))
+
+    @staticmethod
+    def _grammar_errors(gen: Any, rows: int) -> list[str | None]:
+        """Per row, an llguidance matcher error other than the expected one (a finished row keeps
+        being fed pad tokens after its grammar stopped: "parser stopped ...")."""
+        matchers = getattr(getattr(gen, "logits_processor", None), "ll_matchers", None)
+        out: list[str | None] = [None] * rows
+        if not matchers or len(matchers) != rows:
+            return out
+        for i, matcher in enumerate(matchers):
+            try:
+                error = matcher.get_error() if matcher.is_error() else None
+            except Exception:  # pragma: no cover - another llguidance API
+                error = None
+            if error and "parser stopped" not in error:
+                out[i] = error[:500]
+        return out
 
     @staticmethod
     def _error(request: Request, message: str) -> Result:

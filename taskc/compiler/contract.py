@@ -115,14 +115,14 @@ class Contract:
         return self.output.serialize(self.gold[split][index])
 
     def requests(self, split: str = "test", repeats: int = 1, limit: int | None = None, generation: dict | None = None):
-        """One frozen Request per row and repeat, in row order."""
+        """One frozen Request per row and repeat, in row order; `generation` replaces the
+        contract's sampling settings when given."""
         from taskc.runner.types import Request
 
         n = len(self.splits[split].rows)
         if limit is not None:
             n = min(n, limit)
-        settings = dict(self.body["generation"])
-        settings.update(generation or {})
+        settings = dict(self.body["generation"] if generation is None else generation)
         tools = tuple(self.output.tools)
         strict = self.body.get("schema")
         out = []

@@ -34,13 +34,14 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def run_eval(contracts, *, backend, model, models, models_file, base_url, api_key_env, mode, repeats, temperature,
-             limit, concurrency, use_cache, out, timeout, progress) -> int:
+             limit, concurrency, use_cache, out, timeout, progress, max_attempts: int = 5) -> int:
     """Evaluate every (contract, model) pair; 0 when all ran, 1 when every request of a run failed."""
     from taskc.backends.base import BackendUnavailable
     from taskc.evaluate.run import EvalOptions, evaluate
 
     options = EvalOptions(repeats=repeats, temperature=temperature, limit=limit, concurrency=concurrency,
-                          use_cache=use_cache, out=out, progress=progress, timeout_s=timeout)
+                          use_cache=use_cache, out=out, progress=progress, timeout_s=timeout,
+                          max_attempts=max_attempts)
     code = 0
     for config in _configs(backend, model, models, models_file, base_url, api_key_env, mode):
         for contract in contracts:

@@ -26,10 +26,14 @@ class ModelConfig:
     gpu_hourly_usd: float | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
     predictions: str | None = None
+    local: bool | None = None
 
     @property
     def is_local(self) -> bool:
-        """Local models run at temperature 0 once; API models 3 times at their default."""
+        """Local models run at temperature 0 once; API models 3 times at their default.
+        `local:` in models.yaml overrides the guess from the backend and endpoint."""
+        if self.local is not None:
+            return self.local
         if self.backend in LOCAL_BACKENDS:
             return True
         from urllib.parse import urlsplit
@@ -49,7 +53,8 @@ class ModelConfig:
         return out
 
 
-_KNOWN = {"backend", "model", "base_url", "api_key_env", "mode", "price", "gpu_hourly_usd", "engine_args", "predictions"}
+_KNOWN = {"backend", "model", "base_url", "api_key_env", "mode", "price", "gpu_hourly_usd", "engine_args", "predictions",
+          "local"}
 
 
 def load_models(path: Path) -> dict[str, ModelConfig]:
@@ -78,7 +83,7 @@ def load_models(path: Path) -> dict[str, ModelConfig]:
                                 base_url=entry.get("base_url"), api_key_env=entry.get("api_key_env"),
                                 mode=entry.get("mode"), price=entry.get("price"),
                                 gpu_hourly_usd=entry.get("gpu_hourly_usd"), engine_args=args,
-                                predictions=entry.get("predictions"))
+                                predictions=entry.get("predictions"), local=entry.get("local"))
     return out
 
 
