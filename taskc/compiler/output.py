@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from taskc.compiler.data import resolve_pointer
@@ -184,9 +183,7 @@ def _read_ref(loaded: LoadedSpec, value: Any, path: tuple, what: str) -> tuple[A
 
 
 def _resolve_tools(loaded: LoadedSpec) -> tuple[OutputDecl | None, list[Diagnostic]]:
-    from pydantic import ValidationError
-
-    from taskc.spec.model import ToolSpec
+    from pydantic import BaseModel, ValidationError
 
     path = ("output", "tools")
     raw, files, problems = _read_ref(loaded, loaded.output.tools, path, "tool file")
@@ -196,13 +193,13 @@ def _resolve_tools(loaded: LoadedSpec) -> tuple[OutputDecl | None, list[Diagnost
         return None, [loaded.source.at(path, "tools must be a non-empty list")]
     tools: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
-        if isinstance(item, dict) and item.get("type") == "function" and "function" in item:
-            item = OpenAITool.model_validate(item).function
-        if isinstance(item, (OpenAITool,)):
-            item = item.function
-        if not isinstance(item, dict):
-            item = item.model_dump(exclude_none=True)
+        if isinstance(item, BaseModel):  # written inline: already shape-checked
+            item = item.function if isinstance(item, OpenAITool) else item.model_dump(exclude_none=True)
+        elif isinstance(item, dict) and item.get("type") == "function" and "function" in item:
+            item = item["function"]  # OpenAI function-tool format, from a file
         try:
+            if not isinstance(item, dict):
+                raise ValueError("a tool must be a mapping")
             tool = _tool_dict(item)
         except (ValidationError, ValueError) as exc:
             problems.append(loaded.source.at(path + (i,), f"invalid tool: {str(exc).splitlines()[0]}"))
@@ -212,7 +209,6 @@ def _resolve_tools(loaded: LoadedSpec) -> tuple[OutputDecl | None, list[Diagnost
         tools.append(tool)
     if problems:
         return None, problems
-    _ = ToolSpec
     return OutputDecl(kind="tool_call", tools=tuple(tools), files=files), []
 
 
@@ -286,8 +282,3 @@ def _fields(mapping: dict[str, Any], path: tuple, loaded: LoadedSpec | None = No
                 raise ValueError(message)
             problems.append(loaded.source.at(sub, message))
     return object_schema(props), problems
-
-
-def load_json_file(path: Path) -> Any:
-    """Read a JSON file (helper for tools and labels referenced by path)."""
-    return json.loads(path.read_text(encoding="utf-8"))
