@@ -66,10 +66,20 @@ def train_jsonl(contract: Contract, stamp: dict[str, str]) -> str:
     meta = json.dumps({"taskc": stamp["taskc"], "contract_id": stamp["contract_id"]}, separators=(",", ":"))
     lines = []
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encoded: dict[tuple[str, str], str] = {}  # long shared turns (system, few-shot) encoded once
+
+    def turn(message: dict[str, str]) -> str:
+        key = (message["role"], message["content"])
+        if len(key[1]) < 256:
+            return dumps(message)
+        if key not in encoded:
+            encoded[key] = dumps(message)
+        return encoded[key]
+
     for index in range(len(contract.splits["train"].rows)):
         messages = contract.messages("train", index)
         messages.append({"role": "assistant", "content": contract.gold_text("train", index)})
-        lines.append('{"messages":' + dumps(messages) + ',"metadata":' + meta + "}")
+        lines.append('{"messages":[' + ",".join(turn(m) for m in messages) + '],"metadata":' + meta + "}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

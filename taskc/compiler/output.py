@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from taskc.compiler.data import resolve_pointer
@@ -108,7 +109,7 @@ class OutputDecl:
             return None, "gold answer is empty"
         return (raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)), None
 
-    @property
+    @cached_property
     def _label_set(self) -> frozenset[str]:
         return frozenset(self.labels)
 

@@ -18,9 +18,11 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
+
 
 try:  # orjson only if it is there: it is not a dependency.
     import orjson as _orjson
@@ -159,15 +161,17 @@ class JsonClient:
         self.backoff_max_s = backoff_max_s
         self.retry_after_max_s = retry_after_max_s
         self._session: aiohttp.ClientSession | None = None
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     def __repr__(self) -> str:
         return f"JsonClient(concurrency={self.concurrency}, timeout_s={self.timeout_s}, max_attempts={self.max_attempts})"
 
     def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp  # here, not at import time: compiling a spec needs no HTTP stack
+
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
 
     async def close(self) -> None:
@@ -193,6 +197,8 @@ class JsonClient:
         self, url: str, payload: Any, headers: Mapping[str, str] | None = None
     ) -> HttpResponse:
         """POST `payload` as JSON to `url` with retries; never raises for HTTP or network errors."""
+        import aiohttp
+
         session = self._get_session()
         data = payload if isinstance(payload, bytes) else dumps(payload)
         send_headers = {"Content-Type": "application/json", **headers} if headers else _JSON_HEADERS
