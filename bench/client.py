@@ -89,6 +89,22 @@ async def bench_taskc(base_url: str, n: int, concurrency: int) -> tuple[float, f
     return n / elapsed, cpu / n
 
 
+def bench_eval_command(base_url: str, concurrency: int) -> tuple[float, int]:
+    """The whole `taskc eval` command (compile, render, send, validate, score, write samples and
+    summary), over every banking77 test row, no cache: its own requests/s from summary.json."""
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "taskc.cli", "eval", str(ROOT / "specs" / "banking77.yaml"), "--backend", "openai",
+               "--model", "m", "--base-url", base_url, "--concurrency", str(concurrency), "--no-cache",
+               "--no-progress", "--out", out]
+        subprocess.run(cmd, check=True, capture_output=True)
+        (summary,) = Path(out).rglob("summary.json")
+        data = json.loads(summary.read_text())
+    return data["requests_per_s"], data["n"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -108,6 +124,7 @@ def main() -> None:
     try:
         sdk, sdk_cpu = asyncio.run(bench_sdk(base_url, sdk_n, args.concurrency))
         ours, ours_cpu = asyncio.run(bench_taskc(base_url, args.requests, args.concurrency))
+        whole, whole_n = bench_eval_command(base_url, args.concurrency)
     finally:
         server.terminate()
         server.wait(10)
@@ -117,6 +134,8 @@ def main() -> None:
     print(f"openai.AsyncOpenAI (default httpx): {sdk:7.0f} requests/s  {sdk_cpu * 1e3:6.2f} client CPU ms/request  ({sdk_n} requests)")
     print(f"taskc runner + openai backend     : {ours:7.0f} requests/s  {ours_cpu * 1e3:6.2f} client CPU ms/request  ({args.requests} requests)")
     print(f"ratio                             : {ours / sdk:7.1f}x requests/s  {sdk_cpu / ours_cpu:6.1f}x less CPU per request")
+    print(f"whole `taskc eval` command        : {whole:7.0f} requests/s  ({whole_n} banking77 rows, validated and scored)")
+    print(f"ratio, whole command / SDK        : {whole / sdk:7.1f}x requests/s   target >= 10x: {'PASS' if whole / sdk >= 10 else 'FAIL'}")
 
 
 if __name__ == "__main__":

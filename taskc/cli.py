@@ -218,6 +218,58 @@ def export_cmd(
     raise typer.Exit(run_export(_compile_all([spec])[0], fmt, split, out))
 
 
+@app.command("bench")
+def bench_cmd(
+    spec: Path = typer.Argument(..., help="Spec file: its test rows (cycled) are the load."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id the server serves."),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Open loop: Poisson arrivals at this many requests/s."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Closed loop: this many requests in flight."),
+    duration: float = typer.Option(10.0, "--duration", min=0.1, help="Measurement window in seconds."),
+    warmup: float = typer.Option(2.0, "--warmup", min=0.0, help="Seconds of load before the window (not measured)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    stream: bool = typer.Option(False, "--stream", help="Stream (SSE) and measure time to first token."),
+    find_max: bool = typer.Option(False, "--find-max", help="Step the rate up, then bisect: the highest rate sustained within --p95-ms."),
+    p95_ms: Optional[float] = typer.Option(None, "--p95-ms", help="--find-max: the p95 latency target in ms."),
+    max_rate: Optional[float] = typer.Option(None, "--max-rate", help="--find-max: never offer more than this."),
+    gpu_hourly_usd: Optional[float] = typer.Option(None, "--gpu-hourly-usd", help="Machine price per hour, for cost per million requests."),
+    models_file: Path = typer.Option(Path("models.yaml"), "--models-file", help="Named models (endpoint, gpu_hourly_usd)."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Take endpoint, model and price from this --models-file entry."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Cycle over only the first N test rows."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the arrival times."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="How to send the constraint (default: vllm for a self-hosted server)."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Per-request timeout in seconds."),
+    metrics_url: Optional[str] = typer.Option(None, "--metrics-url", help="Prometheus metrics (default: <server>/metrics; '' to skip)."),
+    processes: int = typer.Option(1, "--processes", min=1, help="Open loop: sender processes sharing the Poisson stream (for rates one process cannot offer)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here (e.g. <run folder>/bench.json for taskc report)."),
+) -> None:
+    """Load-test a served model with the spec's own requests: sustained requests/s, latency percentiles, errors and accuracy under load."""
+    from taskc.bench.cli import bench_cmd as run_bench_cmd
+
+    contract = _compile_all([spec])[0]
+    raise typer.Exit(run_bench_cmd(
+        contract, base_url=base_url, model=model, rate=rate, concurrency=concurrency, duration=duration, warmup=warmup,
+        as_json=as_json, stream=stream, find_max=find_max, p95_ms=p95_ms, max_rate=max_rate, gpu_hourly_usd=gpu_hourly_usd,
+        models_file=models_file, model_name=model_name, limit=limit, seed=seed, mode=mode, api_key_env=api_key_env,
+        timeout=timeout, metrics_url=metrics_url, out=out, processes=processes))
+
+
+@app.command("report")
+def report_cmd(
+    runs: List[Path] = typer.Argument(None, help="Run folders (runs/<task>/<run-id>/) or folders to search (default: runs)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML page with charts."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV row per run."),
+    charts: Optional[Path] = typer.Option(None, "--charts", help="Write the SVG charts into this folder (linked from --markdown)."),
+    title: str = typer.Option("taskc report", "--title", help="Title of the Markdown and HTML reports."),
+) -> None:
+    """One table across models (and tasks) from run folders: metric mean ± std, invalid rate, cost, latency, requests/s."""
+    from taskc.report.cli import report_cmd as run_report_cmd
+
+    raise typer.Exit(run_report_cmd(runs or [Path("runs")], html=html, markdown=markdown, csv=csv, charts=charts, title=title))
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -37,7 +37,7 @@ from taskc.backends.base import (
     unwrap_label,
     wrap_label_schema,
 )
-from taskc.backends.schema_tools import drop_optional_nulls, make_strict
+from taskc.compiler.schemas import drop_strict_nulls, to_strict
 from taskc.runner.http import JsonClient, loads
 from taskc.runner.types import Request, Result, Usage
 
@@ -93,7 +93,7 @@ def _tool(tool: dict[str, Any], strict: bool) -> dict[str, Any]:
     function: dict[str, Any] = {"name": tool["name"]}
     if tool.get("description"):
         function["description"] = tool["description"]
-    function["parameters"] = make_strict(params) if strict else params
+    function["parameters"] = to_strict(params) if strict else params
     if strict:
         function["strict"] = True
     return {"type": "function", "function": function}
@@ -219,7 +219,7 @@ class OpenAIChatBackend(Backend):
             if isinstance(call, dict) and isinstance(call.get("parameters"), dict):
                 tool = next((t for t in request.tools if t["name"] == call.get("name")), None)
                 if tool is not None:
-                    params = drop_optional_nulls(call["parameters"], tool.get("parameters"))
+                    params = drop_strict_nulls(call["parameters"], tool.get("parameters") or {})
                     return tool_call_text(call["name"], params)
         return raw
 

@@ -26,7 +26,7 @@ STRICT_TOOLS = [
     {"type": "function", "function": {
         "name": "set_thermostat", "description": "Set the target temperature.",
         "parameters": {"type": "object", "properties": {
-            "temperature": {"type": "integer", "minimum": 60, "maximum": 80},
+            "temperature": {"type": "integer"},  # the strict subset every provider accepts
             "mode": {"type": ["string", "null"], "enum": ["heat", "cool", "auto", None]}},
             "required": ["temperature", "mode"], "additionalProperties": False},
         "strict": True}},
