@@ -15,6 +15,7 @@ from taskc import __version__
 from taskc.compiler.contract import Contract
 from taskc.evaluate.models import ModelConfig, cost_summary, make_backend
 from taskc.evaluate.scoring import Scorer
+from taskc.bench.loadgen import percentile
 from taskc.runner.types import Result
 
 
@@ -107,16 +108,6 @@ async def evaluate_async(contract: Contract, config: ModelConfig, options: EvalO
     return summary
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
 def summarise(contract, config, options, samples, results, repeats, generation, wall, run_id, started) -> dict[str, Any]:
     """summary.json: ids, versions, settings, metric mean ± std over repeats, validity, speed, cost."""
     metrics: dict[str, Any] = {}
@@ -166,8 +157,8 @@ def summarise(contract, config, options, samples, results, repeats, generation, 
         "first_errors": [s["error"] for s in errors[:3]],
         "cached": len(results) - len(sent),
         "latency_ms": {q: (v * 1000 if v is not None else None)
-                       for q, v in (("p50", _percentile(latencies, 0.5)), ("p95", _percentile(latencies, 0.95)),
-                                    ("p99", _percentile(latencies, 0.99)))},
+                       for q, v in (("p50", percentile(latencies, 0.5)), ("p95", percentile(latencies, 0.95)),
+                                    ("p99", percentile(latencies, 0.99)))},
         "requests_per_s": rps,
         "wall_s": wall,
         "tokens": usage,
