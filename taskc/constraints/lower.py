@@ -1,0 +1,167 @@
+"""Lowering a `Constraint` to each local decoding target: vLLM, Outlines, xgrammar, llguidance.
+
+Every engine is imported lazily, inside the function that needs it, so importing this module
+costs nothing. JSON is always compact: no free whitespace anywhere (a random or weak model
+otherwise loops on whitespace until max_tokens), items separated by ``,`` and keys by ``:``,
+exactly the canonical gold form ``json.dumps(..., separators=(",", ":"))``.
+
+vLLM (>= 0.12) takes constraints only in ``structured_outputs``; the old ``guided_json`` /
+``guided_choice`` / ``guided_regex`` / ``guided_grammar`` fields are silently ignored there (the
+request runs unconstrained), so nothing here ever produces a ``guided_*`` key. vLLM's per-request
+``disable_any_whitespace`` is ignored too: whitespace must be turned off for the whole engine,
+with `VLLM_ENGINE_CONFIG` (offline ``LLM(structured_outputs_config=...)``) or
+`VLLM_SERVER_FLAGS` / `vllm_server_args()` (the OpenAI-compatible server).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .ir import Constraint
+
+#: ``LLM(..., structured_outputs_config=VLLM_ENGINE_CONFIG)``.
+VLLM_ENGINE_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
+_VLLM_CONFIG_JSON = json.dumps(VLLM_ENGINE_CONFIG, separators=(",", ":"))
+#: Flags for ``python -m vllm.entrypoints.openai.api_server`` (shell syntax).
+VLLM_SERVER_FLAGS = f"--structured-outputs-config '{_VLLM_CONFIG_JSON}'"
+#: llguidance JSON options for compact output (see llguidance docs/json_schema.md).
+LLGUIDANCE_JSON_OPTIONS: dict[str, Any] = {
+    "whitespace_flexible": False,
+    "item_separator": ",",
+    "key_separator": ":",
+}
+
+
+def vllm_server_args() -> list[str]:
+    """`VLLM_SERVER_FLAGS` as an argv list (for ``subprocess``, no shell quoting)."""
+    return ["--structured-outputs-config", _VLLM_CONFIG_JSON]
+
+
+def _check(c: Constraint) -> None:
+    payload = {"choice": c.choices, "json_schema": c.schema_json, "regex": c.pattern, "grammar": c.grammar}
+    if c.type not in payload:
+        raise ValueError(f"unknown constraint type {c.type!r}")
+    if payload[c.type] is None:
+        raise ValueError(f"a {c.type} constraint without its payload")
+    if c.type == "choice" and not c.choices:
+        raise ValueError("a choice constraint needs at least one choice")
+
+
+def to_vllm_structured_outputs(c: Constraint | None) -> dict[str, Any] | None:
+    """The ``structured_outputs`` request field: ``{"choice": [...]}``, ``{"json": schema}``,
+    ``{"regex": p}`` or ``{"grammar": lark}``; None for an unconstrained (text) output.
+
+    Send it as ``extra_body={"structured_outputs": ...}`` with the OpenAI SDK, or use
+    `to_vllm_params` offline.
+    """
+    if c is None:
+        return None
+    _check(c)
+    if c.type == "choice":
+        return {"choice": list(c.choices or ())}
+    if c.type == "json_schema":
+        return {"json": c.schema}
+    if c.type == "regex":
+        return {"regex": c.pattern}
+    return {"grammar": c.grammar}
+
+
+def to_vllm_params(c: Constraint | None) -> Any:
+    """``vllm.sampling_params.StructuredOutputsParams`` for ``SamplingParams(structured_outputs=...)``.
+
+    None for an unconstrained output. Imports vLLM.
+    """
+    fields = to_vllm_structured_outputs(c)
+    if fields is None:
+        return None
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return StructuredOutputsParams(**fields)
+
+
+def choice_regex(choices: tuple[str, ...] | list[str]) -> str:
+    """A regex matching exactly one of the choices (escaped; longest first, for readability only)."""
+    return "(" + "|".join(re.escape(ch) for ch in sorted(choices, key=lambda s: (-len(s), s))) + ")"
+
+
+def to_outlines_core_regex(c: Constraint) -> str:
+    """The regex outlines-core builds its index from (it has no CFG: grammar raises ValueError)."""
+    _check(c)
+    if c.type == "choice":
+        return choice_regex(c.choices or ())
+    if c.type == "regex":
+        return c.pattern or ""
+    if c.type == "json_schema":
+        from outlines_core.json_schema import build_regex_from_schema
+
+        return build_regex_from_schema(c.schema_json, "")
+    raise ValueError("outlines-core cannot express a context-free grammar")
+
+
+def to_outlines(c: Constraint | None) -> Any:
+    """An Outlines 1.x output type: ``Literal[...]`` (choice), ``outlines.types.JsonSchema``,
+    ``outlines.types.Regex`` or ``outlines.types.CFG``; None for text. Imports outlines."""
+    if c is None:
+        return None
+    _check(c)
+    if c.type == "choice":
+        from typing import Literal
+
+        return Literal[tuple(c.choices or ())]  # type: ignore[valid-type]
+    import outlines.types as ot
+
+    if c.type == "json_schema":
+        return ot.JsonSchema(c.schema_json, whitespace_pattern="")
+    if c.type == "regex":
+        return ot.Regex(c.pattern or "")
+    return ot.CFG(c.grammar or "")
+
+
+def _ebnf_string(s: str) -> str:
+    """An xgrammar EBNF string literal (as vLLM's ``choice_as_grammar`` escapes it)."""
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    out = []
+    for ch in s:
+        if ch in escapes:
+            out.append(escapes[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def choice_ebnf(choices: tuple[str, ...] | list[str]) -> str:
+    """The EBNF grammar vLLM compiles for ``{"choice": [...]}`` with xgrammar."""
+    return "root ::= " + " | ".join(_ebnf_string(ch) for ch in choices)
+
+
+def to_xgrammar_grammar(c: Constraint, compiler: Any) -> Any:
+    """Compile with an ``xgrammar.GrammarCompiler`` the way vLLM's xgrammar backend does with
+    ``disable_any_whitespace``: choice as EBNF alternatives, JSON with ``any_whitespace=False``
+    and ``separators=(",", ":")``, regex, Lark via ``compile_lark``. Returns a CompiledGrammar."""
+    _check(c)
+    if c.type == "choice":
+        return compiler.compile_grammar(choice_ebnf(c.choices or ()))
+    if c.type == "json_schema":
+        return compiler.compile_json_schema(c.schema_json, any_whitespace=False, separators=(",", ":"))
+    if c.type == "regex":
+        return compiler.compile_regex(c.pattern)
+    return compiler.compile_lark(c.grammar)
+
+
+def to_llguidance_grammar(c: Constraint) -> str:
+    """An llguidance grammar (its JSON form) for ``llguidance.LLMatcher``: choice as Lark
+    alternatives, JSON with `LLGUIDANCE_JSON_OPTIONS` (compact), regex, or the Lark grammar."""
+    _check(c)
+    from llguidance import LLMatcher
+
+    if c.type == "choice":
+        return LLMatcher.grammar_from_lark("start: " + " | ".join(json.dumps(ch, ensure_ascii=False) for ch in c.choices or ()))
+    if c.type == "json_schema":
+        return LLMatcher.grammar_from_json_schema(c.schema_json, overrides=LLGUIDANCE_JSON_OPTIONS)
+    if c.type == "regex":
+        return LLMatcher.grammar_from_regex(c.pattern or "")
+    return LLMatcher.grammar_from_lark(c.grammar or "")

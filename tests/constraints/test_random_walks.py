@@ -1,0 +1,133 @@
+"""Soundness: random walks through the compiled constraints (uniform over the tokens each mask
+allows, real Qwen vocabulary) only ever produce valid outputs.
+
+Every completed walk must parse (label membership / json.loads + jsonschema / Lark) and, for SQL,
+be a statement SQLite can prepare without a syntax-level error. Names are not resolved by the
+grammar (an alias the query never declared gives "no such column"), so only syntax-level
+errors fail the test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+
+import pytest
+
+from taskc.constraints.engines import random_walk
+
+jsonschema = pytest.importorskip("jsonschema")
+lark = pytest.importorskip("lark")
+pytest.importorskip("xgrammar")
+pytest.importorskip("llguidance")
+
+ENGINES = ("xgrammar", "llguidance")
+WALKS = 200
+SYNTAX_ERRORS = re.compile(
+    r"syntax error|unrecognized token|incomplete input|wrong number of arguments|no such function|"
+    r"not authorized|malformed|unterminated"
+)
+
+
+def _walk(compiled, engine, constraint, cap, seed=0):
+    walks = random_walk(compiled(engine, constraint), WALKS, cap, seed=seed)
+    assert len(walks.texts) + len(walks.truncated) == WALKS
+    assert len(walks.texts) >= 0.9 * WALKS, f"only {len(walks.texts)} walks reached EOS"
+    return walks
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_label_walks(engine, banking, compiled) -> None:
+    walks = _walk(compiled, engine, banking["constraint"], cap=32)
+    assert not walks.truncated
+    assert set(walks.texts) <= set(banking["labels"])
+    assert len(set(walks.texts)) > 40  # uniform token choice reaches most labels
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("task", ["git", "home", "pii"])
+def test_json_walks(engine, task, request, compiled) -> None:
+    data = request.getfixturevalue(task)
+    constraint = data["constraint"]
+    schema = constraint.schema
+    walks = _walk(compiled, engine, constraint, cap=64)
+    # xgrammar 0.2.8 lets raw control characters (tab, \x01...) into strings that have
+    # minLength/maxLength (git_commit's message): not strict JSON. See the xfail test below.
+    strict = engine != "xgrammar"
+    for text in walks.texts:
+        value = json.loads(text, strict=strict)
+        jsonschema.validate(value, schema)
+        assert not _whitespace_outside_strings(text), text
+    if task != "pii":
+        names = {json.loads(t, strict=strict)["name"] for t in walks.texts}
+        assert len(names) == len(data["tools"])  # every tool is reachable
+
+
+def _whitespace_outside_strings(text: str) -> bool:
+    """True when JSON text has whitespace between tokens (compact JSON has none)."""
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch.isspace():
+            return True
+    return False
+
+
+@pytest.mark.xfail(strict=True, reason="xgrammar 0.2.8: length-bounded JSON strings admit control characters")
+def test_xgrammar_refuses_control_characters_in_bounded_strings(compiled) -> None:
+    from taskc.constraints.ir import Constraint
+
+    schema = {"type": "object", "properties": {"m": {"type": "string", "minLength": 1}}, "required": ["m"]}
+    ok, _ = compiled("xgrammar", Constraint.json(schema)).accepts('{"m":"a\tb"}')
+    assert not ok
+
+
+SQL_DBS = ["concert_singer", "car_1", "cre_Doc_Template_Mgt", "flight_2", "pets_1", "voter_1",
+           "course_teach", "employee_hire_evaluation", "museum_visit", "poker_player"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sql_parsers():
+    """Lark parsers, built on first use."""
+    return {}
+
+
+# xgrammar's masks on these Lark grammars cost milliseconds (see bench/RESULTS.md), so it walks
+# one database; llguidance walks all ten. The grammar is the same text for both.
+SQL_CASES = [(db, "llguidance") for db in SQL_DBS] + [("concert_singer", "xgrammar")]
+
+
+@pytest.mark.parametrize(("db_id", "engine"), SQL_CASES)
+def test_sql_walks(engine, db_id, text2sql, compiled, sql_parsers) -> None:
+    info = text2sql["dbs"][db_id]
+    walks = _walk(compiled, engine, info["constraint"], cap=48)
+    con = sqlite3.connect(f"{info['path'].resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        for query in walks.texts:
+            try:
+                con.execute("EXPLAIN " + query)
+            except sqlite3.Error as exc:
+                assert not SYNTAX_ERRORS.search(str(exc)), (str(exc), query)
+    finally:
+        con.close()
+    if db_id not in sql_parsers:
+        sql_parsers[db_id] = lark.Lark(info["constraint"].grammar, parser="earley", lexer="dynamic")
+    for query in walks.texts[:50]:  # Earley is slow; SQLite above checked all of them
+        sql_parsers[db_id].parse(query)
+
+
+def test_walk_records_mask_times(banking, compiled) -> None:
+    walks = random_walk(compiled("xgrammar", banking["constraint"]), 5, 16, seed=1)
+    stats = walks.mask_percentiles()
+    assert len(walks.mask_us) >= 5 and 0 < stats["p50"] <= stats["p99"] <= stats["max"]
+    again = random_walk(compiled("xgrammar", banking["constraint"]), 5, 16, seed=1)
+    assert again.texts == walks.texts  # seeded
