@@ -177,14 +177,19 @@ LITERAL_WORD: "NULL"i | "TRUE"i | "FALSE"i | "CURRENT_TIMESTAMP"i | "CURRENT_DAT
 MIN_MAX: "min"i | "max"i
 NUMBER: /[0-9]{{1,15}}(\.[0-9]{{0,8}})?|\.[0-9]{{1,8}}/
 INTEGER: /[0-9]{{1,9}}/
-STRING: /'([^']|'')*'/
-DQ_STRING: /"([^"]|"")*"/
 _o: _WS?
 _WS: / {{1,4}}|\n/
 """
 
 
-def rules() -> str:
+def string_terminals(max_chars: int | None = None) -> str:
+    """STRING ('...') and DQ_STRING ("...") with doubled-quote escapes, at most `max_chars`
+    characters long (an escape counts as one) or unbounded (None)."""
+    rep = "*" if max_chars is None else "{0,%d}" % max_chars
+    return f"STRING: /'([^']|''){rep}'/\nDQ_STRING: /\"([^\"]|\"\"){rep}\"/"
+
+
+def rules(max_string: int | None = None) -> str:
     """The rule text (with ``"word"i`` literals still to be made ASCII-only by the caller)."""
     body = [_selects(), _conditions(), _values(), _calls()]
-    return "\n".join([_FIXED.strip(), *body, *_HELPER_RULES]) + "\n"
+    return "\n".join([_FIXED.strip(), string_terminals(max_string), *body, *_HELPER_RULES]) + "\n"

@@ -167,11 +167,15 @@ def alias_regex(max_letters: int = 3, max_digits: int = 2) -> str:
     return f"[A-Za-z]({rest}{digits})?"
 
 
-def sql_grammar(tables: dict[str, list[str]]) -> str:
+def sql_grammar(tables: dict[str, list[str]], max_string: int | None = None) -> str:
     """A Lark grammar (start rule ``start``) for SQLite SELECT queries over these tables.
 
     `tables` maps table names to column names, as `sqlite_tables` returns. Keywords match in any
-    case; table and column names in any case, bare or quoted. See the module doc for the scope.
+    (ASCII) case; table and column names in any case, bare or quoted. `max_string` bounds string
+    literals (characters); leave it None for real models and set it (e.g. 64) where a
+    random-weight model must finish: it never closes an unbounded string within a few hundred
+    tokens, but a bounded string costs xgrammar ~80 ms per mask inside it (llguidance: no cost).
+    See the module doc for the scope.
     """
     if not tables:
         raise ValueError("a SQL grammar needs at least one table")
@@ -198,9 +202,9 @@ def sql_grammar(tables: dict[str, list[str]]) -> str:
         terminal("FUNC_1_N", _FUNCS_1_N),
         terminal("FUNC_0_N", _FUNCS_0_N),
     ]
-    return _ci_rules(rules()) + "\n".join(lines) + "\n"
+    return _ci_rules(rules(max_string)) + "\n".join(lines) + "\n"
 
 
-def sql_grammar_for_db(db_path: str | Path) -> str:
-    """Shorthand: `sql_grammar(sqlite_tables(db_path))`."""
-    return sql_grammar(sqlite_tables(db_path))
+def sql_grammar_for_db(db_path: str | Path, max_string: int | None = None) -> str:
+    """Shorthand: `sql_grammar(sqlite_tables(db_path), max_string)`."""
+    return sql_grammar(sqlite_tables(db_path), max_string)
