@@ -234,6 +234,9 @@ class TransformersBackend(Backend):
             if self._outlines_model is not None:
                 return
             try:
+                from taskc.offline import quiet_local_libraries
+
+                quiet_local_libraries()
                 from transformers import AutoModelForCausalLM, AutoTokenizer
             except ImportError as exc:  # pragma: no cover - the registry checks first
                 raise BackendUnavailable("the transformers backend needs transformers and Outlines: pip install 'taskc[transformers]'") from exc

@@ -124,6 +124,9 @@ class VLLMBackend(Backend):
     def llm(self) -> Any:
         """The engine, built on first use."""
         if self._llm is None:
+            from taskc.offline import quiet_local_libraries
+
+            quiet_local_libraries()
             from vllm import LLM
 
             self._llm = LLM(**self.engine_kwargs())
