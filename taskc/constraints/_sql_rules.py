@@ -18,15 +18,15 @@ lark, llguidance and xgrammar all read (lark lacks ``{m,n}`` on rules, llguidanc
 
 from __future__ import annotations
 
-MAX_COLUMNS = 8  # result columns
+MAX_COLUMNS = 6  # result columns
 MAX_JOINS = 4  # tables after the first
 MAX_COMPOUND = 3  # SELECTs joined by UNION / INTERSECT / EXCEPT
 MAX_OR, MAX_AND = 3, 4  # terms of a condition
-MAX_IN = 10  # values in IN (...)
+MAX_IN = 8  # values in IN (...)
 MAX_ORDER, MAX_GROUP = 3, 3
-MAX_OPS = {2: 3, 1: 2, 0: 2}  # arithmetic operators after the first operand, by value level
+MAX_OPS = {2: 2, 1: 1, 0: 1}  # arithmetic operators after the first operand, by value level
 MAX_WHEN = 3
-MAX_ARGS = 4  # arguments of variadic functions (coalesce, printf...)
+MAX_ARGS = 3  # arguments of variadic functions (coalesce, printf...)
 
 OR, AND, COMMA = '_WS "OR"i _WS', '_WS "AND"i _WS', '_o "," _o'
 
