@@ -52,12 +52,22 @@ def requests_for(n: int):
     return [make_request("label", f"I lost my card, row {i}", i, max_tokens=16) for i in range(n)]
 
 
-async def bench_sdk(base_url: str, n: int, concurrency: int) -> tuple[float, float]:
+def banking77_payloads(base_url: str) -> list[dict]:
+    """The bodies `taskc eval specs/banking77.yaml --backend openai` sends (every test row)."""
+    from taskc.compiler.build import compile_spec
+
+    backend = get_backend("openai", model="m", base_url=base_url, api_key_env=None)
+    return [backend.render(r) for r in compile_spec(ROOT / "specs" / "banking77.yaml").requests()]
+
+
+async def bench_sdk(base_url: str, n: int, concurrency: int, payloads: list[dict] | None = None) -> tuple[float, float]:
     import openai
 
     client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
     backend = get_backend("openai", model="bench", base_url=base_url, api_key_env=None)
-    payloads = [backend.render(r) for r in requests_for(n)]
+    same_answers = payloads is None
+    payloads = payloads or [backend.render(r) for r in requests_for(n)]
+    n = len(payloads)
     sem = asyncio.Semaphore(concurrency)
     answers = []
 
@@ -74,7 +84,7 @@ async def bench_sdk(base_url: str, n: int, concurrency: int) -> tuple[float, flo
     await asyncio.gather(*(one(p) for p in payloads))
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await client.close()
-    assert len(answers) == n and all(a == "card_lost" for a in answers)
+    assert len(answers) == n and (not same_answers or all(a == "card_lost" for a in answers))
     return n / elapsed, cpu / n
 
 
@@ -124,6 +134,7 @@ def main() -> None:
     try:
         sdk, sdk_cpu = asyncio.run(bench_sdk(base_url, sdk_n, args.concurrency))
         ours, ours_cpu = asyncio.run(bench_taskc(base_url, args.requests, args.concurrency))
+        sdk77, _ = asyncio.run(bench_sdk(base_url, 0, args.concurrency, banking77_payloads(base_url)))
         whole, whole_n = bench_eval_command(base_url, args.concurrency)
     finally:
         server.terminate()
@@ -134,8 +145,10 @@ def main() -> None:
     print(f"openai.AsyncOpenAI (default httpx): {sdk:7.0f} requests/s  {sdk_cpu * 1e3:6.2f} client CPU ms/request  ({sdk_n} requests)")
     print(f"taskc runner + openai backend     : {ours:7.0f} requests/s  {ours_cpu * 1e3:6.2f} client CPU ms/request  ({args.requests} requests)")
     print(f"ratio                             : {ours / sdk:7.1f}x requests/s  {sdk_cpu / ours_cpu:6.1f}x less CPU per request")
-    print(f"whole `taskc eval` command        : {whole:7.0f} requests/s  ({whole_n} banking77 rows, validated and scored)")
-    print(f"ratio, whole command / SDK        : {whole / sdk:7.1f}x requests/s   target >= 10x: {'PASS' if whole / sdk >= 10 else 'FAIL'}")
+    print("same 3,080 banking77 bodies (2 kB system prompt each), both ways:")
+    print(f"openai.AsyncOpenAI (default httpx): {sdk77:7.0f} requests/s")
+    print(f"whole `taskc eval` command        : {whole:7.0f} requests/s  ({whole_n} rows, validated, scored, written)")
+    print(f"ratio, whole command / SDK        : {whole / sdk77:7.1f}x requests/s   target >= 10x: {'PASS' if whole / sdk77 >= 10 else 'FAIL'}")
 
 
 if __name__ == "__main__":
