@@ -1,7 +1,8 @@
 """Grammar engines on the real Qwen vocabulary: compile time and per-token mask time.
 
 For each seed constraint (banking77 labels, git_assistant and home_control tool calls, a
-pii_redaction object schema, the text2sql grammar of each of the 10 databases) and each engine
+pii_redaction object schema, the text2sql grammar of each of the 10 databases, and one with
+string literals bounded to 64 characters, as for random-weight models) and each engine
 (xgrammar, llguidance; outlines-core where it applies) this measures:
 
 - compile: a fresh compile, no cache (xgrammar ``cache_enabled=False``; llguidance = grammar
@@ -59,26 +60,36 @@ def tool_call(tools: list[dict]) -> Constraint:
     )
 
 
+def _obj(props: dict, required: list[str]) -> dict:
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+
+
+def _enum(*values: str) -> dict:
+    return {"type": "string", "enum": list(values)}
+
+
 def constraints() -> list[tuple[str, Constraint]]:
     """The benchmarked constraints, named."""
-    out = [("banking77 (77 labels)", Constraint("choice", choices=tuple(json.loads((DATA / "banking77/categories.json").read_text()))))]
-    tools = [t.get("function", t) for t in json.loads((DATA / "git_assistant/job_description.json").read_text())["tools"]]
-    out.append(("git_assistant (13 tools)", tool_call(tools)))
-
-    def obj(props: dict, required: list[str]) -> dict:
-        return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-
-    rooms = ["living_room", "bedroom", "kitchen", "bathroom", "office", "hallway"]
+    labels = tuple(json.loads((DATA / "banking77/categories.json").read_text()))
+    out = [("banking77 (77 labels)", Constraint("choice", choices=labels))]
+    doc = json.loads((DATA / "git_assistant/job_description.json").read_text())
+    out.append(("git_assistant (13 tools)", tool_call([t.get("function", t) for t in doc["tools"]])))
+    rooms = ("living_room", "bedroom", "kitchen", "bathroom", "office", "hallway")
+    temperature = {"type": "integer", "minimum": 60, "maximum": 80}
     home = [
-        {"name": "toggle_lights", "parameters": obj({"room": {"type": "string", "enum": rooms}, "state": {"type": "string", "enum": ["on", "off"]}}, ["state"])},
-        {"name": "set_thermostat", "parameters": obj({"temperature": {"type": "integer", "minimum": 60, "maximum": 80}, "mode": {"type": "string", "enum": ["heat", "cool", "auto"], "default": "auto"}}, ["temperature"])},
-        {"name": "intent_unclear", "parameters": obj({"reason": {"type": "string", "enum": ["ambiguous", "off_topic", "incomplete"]}}, ["reason"])},
-    ]
+        {"name": "toggle_lights", "parameters": _obj({"room": _enum(*rooms), "state": _enum("on", "off")}, ["state"])},
+        {"name": "set_thermostat", "parameters": _obj({"temperature": temperature, "mode": _enum("heat", "cool", "auto")}, ["temperature"])},
+        {"name": "intent_unclear", "parameters": _obj({"reason": _enum("ambiguous", "off_topic", "incomplete")}, ["reason"])},
+    ]  # fmt: skip
     out.append(("home_control (3 tools)", tool_call(home)))
-    entity = obj({"value": {"type": "string"}, "entity_type": {"type": "string", "enum": PII_TYPES}}, ["value", "entity_type"])
-    out.append(("pii_redaction (object)", Constraint.json(obj({"redacted_text": {"type": "string"}, "entities": {"type": "array", "items": entity}}, ["redacted_text", "entities"]))))
+    entity = _obj({"value": {"type": "string"}, "entity_type": _enum(*PII_TYPES)}, ["value", "entity_type"])
+    pii = _obj({"redacted_text": {"type": "string"}, "entities": {"type": "array", "items": entity}}, ["redacted_text", "entities"])
+    out.append(("pii_redaction (object)", Constraint.json(pii)))
     for db in sorted(p.name for p in (DATA / "text2sql/databases").iterdir()):
-        out.append((f"sql {db}", Constraint("grammar", grammar=sql_grammar(sqlite_tables(DATA / f"text2sql/databases/{db}/{db}.sqlite")))))
+        tables = sqlite_tables(DATA / f"text2sql/databases/{db}/{db}.sqlite")
+        out.append((f"sql {db}", Constraint("grammar", grammar=sql_grammar(tables))))
+    singer = sqlite_tables(DATA / "text2sql/databases/concert_singer/concert_singer.sqlite")
+    out.append(("sql concert_singer str<=64", Constraint("grammar", grammar=sql_grammar(singer, max_string=64))))
     return out
 
 

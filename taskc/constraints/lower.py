@@ -23,6 +23,9 @@ from .ir import Constraint
 
 #: ``LLM(..., structured_outputs_config=VLLM_ENGINE_CONFIG)``.
 VLLM_ENGINE_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
+#: The llguidance backend, same whitespace rule. For Lark grammars (SQL) its masks cost
+#: microseconds where xgrammar's cost milliseconds (bench/RESULTS.md, "Grammars").
+VLLM_GUIDANCE_CONFIG: dict[str, Any] = {"backend": "guidance", "disable_any_whitespace": True}
 _VLLM_CONFIG_JSON = json.dumps(VLLM_ENGINE_CONFIG, separators=(",", ":"))
 #: Flags for ``python -m vllm.entrypoints.openai.api_server`` (shell syntax).
 VLLM_SERVER_FLAGS = f"--structured-outputs-config '{_VLLM_CONFIG_JSON}'"
@@ -159,7 +162,8 @@ def to_llguidance_grammar(c: Constraint) -> str:
     from llguidance import LLMatcher
 
     if c.type == "choice":
-        return LLMatcher.grammar_from_lark("start: " + " | ".join(json.dumps(ch, ensure_ascii=False) for ch in c.choices or ()))
+        alternatives = " | ".join(json.dumps(ch, ensure_ascii=False) for ch in c.choices or ())
+        return LLMatcher.grammar_from_lark("start: " + alternatives)
     if c.type == "json_schema":
         return LLMatcher.grammar_from_json_schema(c.schema_json, overrides=LLGUIDANCE_JSON_OPTIONS)
     if c.type == "regex":

@@ -183,6 +183,7 @@ def qwen_tokenizer_dir(cache_dir: Path | None = None) -> Path:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the folder is a shared, read-only cache
     try:
         _build_tokenizer_json(source, tmp)
         config = _tokenizer_config()

@@ -14,7 +14,8 @@ written for three consumers at once:
 Hence: no ``%ignore``, no lookarounds, no terminal priorities, ``[0-9]`` never ``\\d``.
 
 Lists, operator chains, nesting (one level of subquery) and numbers are bounded (`_sql_rules`),
-so a model cannot loop on them; string literals are not (see `_sql_rules` for why). Whitespace is explicit and bounded too: `_WS` is 1-4 spaces or one
+so a model cannot loop on them; string literals are not unless asked (`max_string`; see
+`_sql_rules` for why). Whitespace is explicit and bounded too: `_WS` is 1-4 spaces or one
 newline, between lexemes only (gold queries have runs of up to three spaces, ``name ,  country``),
 so a model can never loop on whitespace. Words are always separated by whitespace; around
 punctuation and operators it is optional (`_o`). Function arities are part of the grammar and

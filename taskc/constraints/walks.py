@@ -149,6 +149,9 @@ def random_walk(compiled: CompiledConstraint, n: int, cap: int, seed: int = 0, f
                 raise RuntimeError(f"{compiled.engine} refused token {tok} its own mask allowed")
             ids.append(tok)
         out.tokens += len(ids)
-        text = b"".join(token_bytes()[i] for i in ids).decode("utf-8", errors="replace")
-        (out.texts if done else out.truncated).append(text)
+        raw = b"".join(token_bytes()[i] for i in ids)
+        if done:  # strict: a finished walk that is not UTF-8 is a soundness bug of the engine
+            out.texts.append(raw.decode("utf-8"))
+        else:
+            out.truncated.append(raw.decode("utf-8", errors="replace"))
     return out

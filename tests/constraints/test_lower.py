@@ -37,7 +37,8 @@ def test_vllm_engine_and_server_config() -> None:
 
 def test_no_lowering_output_mentions_guided() -> None:
     """vLLM >= 0.12 ignores guided_* fields and runs the request unconstrained."""
-    outputs: list[str] = [lower.VLLM_SERVER_FLAGS, json.dumps(lower.VLLM_ENGINE_CONFIG), *lower.vllm_server_args()]
+    outputs = [lower.VLLM_SERVER_FLAGS, *lower.vllm_server_args()]
+    outputs += [json.dumps(lower.VLLM_ENGINE_CONFIG), json.dumps(lower.VLLM_GUIDANCE_CONFIG)]
     for c in CONSTRAINTS:
         outputs.append(json.dumps(lower.to_vllm_structured_outputs(c)))
         outputs.append(repr(lower.to_outlines(c)))

@@ -144,3 +144,20 @@ def test_grammar_is_deterministic(text2sql) -> None:
     assert sql_grammar(info["tables"]) == sql_grammar(sqlite_tables(info["path"])) == info["constraint"].grammar
     with pytest.raises(ValueError):
         sql_grammar({})
+
+
+def test_max_string_bounds_literals(text2sql, compiled) -> None:
+    """For random-weight models: with max_string the language is finite (all gold still fits)."""
+    tables = text2sql["dbs"]["concert_singer"]["tables"]
+    c = Constraint("grammar", grammar=sql_grammar(tables, max_string=64))
+    parser = lark.Lark(c.grammar, parser="earley", lexer="dynamic")
+    fits = "SELECT name FROM singer WHERE name = '" + "x" * 62 + "''' OR name = \"" + "y" * 64 + '"'
+    too_long = "SELECT name FROM singer WHERE name = '" + "x" * 65 + "'"
+    parser.parse(fits)
+    with pytest.raises(lark.exceptions.LarkError):
+        parser.parse(too_long)
+    for engine in ("xgrammar", "llguidance"):
+        assert compiled(engine, c).accepts(fits) == (True, None)
+        assert not compiled(engine, c).accepts(too_long)[0]
+    gold = [r["query"] for r in text2sql["rows"] if r["db_id"] == "concert_singer"]
+    assert all(compiled("llguidance", c).accepts(q)[0] for q in gold)
