@@ -31,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from taskc.atomic import publish_dir
+
 #: Width of the model's logits (the embedding rows of every Qwen2.5/Qwen3 checkpoint).
 QWEN_VOCAB_SIZE = 151936
 #: Entries the tokenizer itself has: 151,643 BPE ranks + 3 specials.
@@ -192,18 +194,7 @@ def qwen_tokenizer_dir(cache_dir: Path | None = None) -> Path:
         (tmp / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
         marker = {"builder": _BUILDER_VERSION, "source_sha256": digest, "source": str(source)}
         (tmp / _MARKER).write_text(json.dumps(marker, indent=2))
-        if _is_current(folder, digest):  # another process won the race
-            return folder
-        if folder.exists():  # stale: move aside, then swap in
-            stale = Path(tempfile.mkdtemp(prefix=f".{folder.name}.stale.", dir=folder.parent))
-            os.rename(folder, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not _is_current(folder, digest):
-                raise
-        return folder
+        return publish_dir(tmp, folder, lambda: _is_current(folder, digest))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

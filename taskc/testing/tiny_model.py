@@ -37,6 +37,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from taskc.atomic import publish_dir
 from taskc.constraints.lower import VLLM_ENGINE_CONFIG, vllm_server_args
 
 #: Long enough for every shipped spec: git_assistant's prompt is about 1,500 tokens (plus the
@@ -181,18 +182,7 @@ def build_tiny_qwen3(folder: str | Path | None = None, seed: int = 0, closer_bia
             if item.is_file() and not item.name.startswith(".taskc-"):
                 shutil.copyfile(item, tmp / item.name)
         (tmp / _MARKER).write_text(json.dumps(marker, indent=2))
-        if _is_current(target, marker):  # another process won the race
-            return target
-        if target.exists():  # stale: move aside, then swap in
-            stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
-            os.rename(target, stale / "old")
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not _is_current(target, marker):
-                raise
-        return target
+        return publish_dir(tmp, target, lambda: _is_current(target, marker))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
