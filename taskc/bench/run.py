@@ -259,17 +259,8 @@ def static_prefix(contract) -> dict[str, Any] | None:
     if not prefix:
         return None
     out = {k: v for k, v in prefix.items() if k != "sha256"}
+    # counted at compile time (cached by content); None where the Qwen vocabulary is not installed
     tokens = (getattr(contract, "analysis", None) or {}).get("prefix_tokens")
-    if tokens is None:
-        try:
-            from taskc.compiler.prefix import prefix_text
-            from taskc.constraints.qwen_vocab import load_qwen_tokenizer
-
-            n = len(contract.splits["test"].rows)
-            text = prefix_text(lambda i: contract.messages("test", i), n)
-            tokens = len(load_qwen_tokenizer().encode(text, add_special_tokens=False))
-        except Exception:  # noqa: BLE001 - the token count is optional
-            tokens = None
     out["tokens"] = tokens
     out["tokenizer"] = "qwen" if tokens is not None else None
     return out

@@ -11,7 +11,7 @@ from taskc.compiler.contract import ENGINE_SETTINGS, Contract, contract_hash, ro
 from taskc.compiler.turns import history_turns
 from taskc.compiler.data import DataError, Split, read_split
 from taskc.compiler.output import OutputDecl, resolve_output
-from taskc.compiler.prefix import count_tokens, prefix_text, static_prefix
+from taskc.compiler.prefix import count_tokens, static_prefix
 from taskc.compiler.prompts import check_template, format_instructions, render
 from taskc.compiler.sql import Database, database_grammar, open_database
 from taskc.constraints.ir import Constraint
@@ -292,8 +292,8 @@ def _assemble(loaded, output, rows, gold, metrics, databases, row_dbs) -> Contra
                      databases=databases, row_databases=row_dbs, constraints=constraints)
     n_test = len(rows["test"].rows)
     group = (lambda i: row_dbs["test"][i]) if output.kind == "sql" else None
-    body["prefix"] = static_prefix(lambda i: draft.messages("test", i), n_test, group)
-    tokens = count_tokens(prefix_text(lambda i: draft.messages("test", i), n_test)) if n_test else None
+    body["prefix"], text = static_prefix(lambda i: draft.messages("test", i), n_test, group)
+    tokens = count_tokens(text) if n_test else None
     return Contract(
         id=contract_hash(body), body=body, loaded=loaded, output=output, splits=rows, gold=gold,
         databases=databases, row_databases=row_dbs, constraints=constraints,

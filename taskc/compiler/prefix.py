@@ -27,8 +27,9 @@ def _common(texts: Sequence[str]) -> str:
 
 
 def static_prefix(messages_of: Callable[[int], list[dict[str, str]]], n_rows: int,
-                  group_of: Callable[[int], str | None] | None = None) -> dict[str, Any]:
-    """Describe the shared prefix over the first rows of a split (all of them up to SAMPLE_ROWS)."""
+                  group_of: Callable[[int], str | None] | None = None) -> tuple[dict[str, Any], str]:
+    """Describe the shared prefix over the first rows of a split (all of them up to SAMPLE_ROWS);
+    returns the description (as the contract records it) and the prefix text itself."""
     rows = range(min(n_rows, SAMPLE_ROWS))
     rendered = [messages_of(i) for i in rows]
     texts = [chatml(m) for m in rendered]
@@ -47,12 +48,7 @@ def static_prefix(messages_of: Callable[[int], list[dict[str, str]]], n_rows: in
         if any(v > len(prefix) for v in per.values()):
             out["per_database_chars"] = per
             out["scope"] = "per database"
-    return out
-
-
-def prefix_text(messages_of: Callable[[int], list[dict[str, str]]], n_rows: int) -> str:
-    """The shared prefix itself (for token counting)."""
-    return _common([chatml(messages_of(i)) for i in range(min(n_rows, SAMPLE_ROWS))])
+    return out, prefix
 
 
 def count_tokens(text: str) -> int | None:
