@@ -16,6 +16,7 @@ from taskc.compiler.contract import Contract
 from taskc.evaluate.models import ModelConfig, cost_summary, make_backend
 from taskc.evaluate.scoring import Scorer
 from taskc.bench.loadgen import percentile
+from taskc.runner.http import JsonClient, dumps
 from taskc.runner.types import Result
 
 
@@ -74,14 +75,15 @@ async def evaluate_async(contract: Contract, config: ModelConfig, options: EvalO
     cache = ResultCache(options.out / ".cache.sqlite") if options.use_cache else None
     samples_path = run_dir / "samples.jsonl"
     samples: dict[tuple[int, int], dict[str, Any]] = {}
-    with open(samples_path, "w", encoding="utf-8") as sink:
+    client = JsonClient(concurrency=options.concurrency, timeout_s=options.timeout_s,
+                        max_attempts=options.max_attempts).open() if getattr(backend, "needs_http", False) else None
+    with open(samples_path, "wb") as sink:
         last_flush = [time.monotonic()]
-        dumps = json.JSONEncoder(ensure_ascii=False).encode
 
         def on_result(result: Result) -> None:
             sample = scorer.sample(by_key[(result.index, result.repeat)], result)
             samples[(result.index, result.repeat)] = sample
-            sink.write(dumps(sample) + "\n")
+            sink.write(dumps(sample) + b"\n")
             now = time.monotonic()
             if now - last_flush[0] > 0.05:  # on disk within 50 ms, as the cache is
                 sink.flush()
@@ -92,11 +94,13 @@ async def evaluate_async(contract: Contract, config: ModelConfig, options: EvalO
             results = await run_requests(
                 backend, requests, concurrency=options.concurrency, cache=cache, cache_namespace=contract.id,
                 timeout_s=options.timeout_s, max_attempts=options.max_attempts, on_result=on_result,
-                progress=options.progress,
+                progress=options.progress, client=client,
             )
         finally:
             if cache is not None:
                 cache.close()
+            if client is not None:
+                await client.close()
         wall = time.perf_counter() - t0
     ordered = [samples[(r.index, r.repeat)] for r in requests]
     if scorer.needs_judge:

@@ -24,22 +24,33 @@ if TYPE_CHECKING:
     import aiohttp
 
 
-try:  # orjson only if it is there: it is not a dependency.
+import json as _json
+
+try:  # orjson is a dependency; the fallback keeps an environment without it working.
     import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+
+def _stdlib_dumps(value: Any) -> bytes:
+    return _json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+if _orjson is not None:
 
     def dumps(value: Any) -> bytes:
-        """Compact JSON bytes."""
-        return _orjson.dumps(value)
+        """Compact UTF-8 JSON bytes (orjson; the standard library for what orjson refuses, such
+        as integers beyond 64 bits)."""
+        try:
+            return _orjson.dumps(value)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            return _stdlib_dumps(value)
 
     loads = _orjson.loads
-except ImportError:  # pragma: no cover - depends on the environment
-    import json as _json
-
-    def dumps(value: Any) -> bytes:
-        """Compact JSON bytes."""
-        return _json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
+else:  # pragma: no cover - depends on the environment
+    dumps = _stdlib_dumps
     loads = _json.loads
+
 
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx
 MAX_ERROR_CHARS = 500
@@ -173,6 +184,12 @@ class JsonClient:
             timeout = aiohttp.ClientTimeout(total=self.timeout_s)
             self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._session
+
+    def open(self) -> "JsonClient":
+        """Load the HTTP stack and make the session now (inside the running loop), so that a
+        caller's clock measures requests, not imports."""
+        self._get_session()
+        return self
 
     async def close(self) -> None:
         """Close the pooled session (safe to call twice)."""

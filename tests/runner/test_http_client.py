@@ -111,3 +111,11 @@ def test_provider_message_fallbacks():
     assert provider_message(502, b"<html>Bad Gateway</html>") == "HTTP 502: <html>Bad Gateway</html>"
     assert provider_message(422, b'{"detail": "bad"}') == "HTTP 422: bad"
     assert provider_message(503, b"") == "HTTP 503"
+
+
+def test_dumps_is_compact_utf8_and_falls_back_for_what_orjson_refuses():
+    from taskc.runner.http import dumps, loads
+
+    assert dumps({"a": [1, "é"], "b": None}) == '{"a":[1,"é"],"b":null}'.encode()
+    huge = {"n": 2**70, 3: "int key"}  # beyond 64 bits and a non-string key: the stdlib encodes both
+    assert loads(dumps(huge)) == {"n": 2**70, "3": "int key"}
