@@ -1,6 +1,6 @@
 """Load generator accuracy: `taskc bench`'s figures against the truth of a server with known latency.
 
-Starts tests/fakes/latency_server.py (lognormal delay cycle, median 100 ms, sigma 0.5; no
+Starts tests/fakes/latency_server.py (lognormal delay cycle of 1,000 quantiles, median 100 ms, sigma 0.5; no
 capacity limit; `--server-workers` processes on one port) in subprocesses, then for each rate runs
 the open-loop generator exactly as `taskc bench` does (banking77's requests through JsonClient,
 retries off, uvloop) and compares, over the same requests (matched by x-request-id):
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from taskc.bench.loadgen import percentile  # noqa: E402
-from taskc.bench.run import BenchOptions, Target, _loop_policy, measure  # noqa: E402
+from taskc.bench.run import BenchOptions, Target, _loop_policy, measure, sender_processes  # noqa: E402
 from taskc.compiler.build import compile_spec  # noqa: E402
 from tests.fakes.latency_server import LatencyServer  # noqa: E402
 
@@ -64,16 +64,23 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--server-workers", type=int, default=2)
     parser.add_argument("--median-ms", type=float, default=100.0)
+    parser.add_argument("--cycle", type=int, default=1000,
+                        help="delay quantiles per cycle: with 100 the p99 falls between the 99th and 100th "
+                             "quantiles, 66 ms apart, where a few ms of jitter on one request moves it")
     parser.add_argument("--spec", default=str(ROOT / "specs" / "banking77.yaml"))
-    parser.add_argument("--processes", default="1", help="comma-separated sender process counts to try")
+    parser.add_argument("--processes", default="auto",
+                        help="comma-separated sender process counts to try ('auto': taskc bench's default)")
     args = parser.parse_args()
     contract = compile_spec(Path(args.spec))
     loop = _loop_policy(True)
     print(f"cpus={os.cpu_count()} load1={os.getloadavg()[0]:.2f} loop={loop} server_workers={args.server_workers} "
-          f"delays: lognormal median {args.median_ms:g} ms sigma 0.5 (cycle of 100), window {args.duration:g} s "
+          f"delays: lognormal median {args.median_ms:g} ms sigma 0.5 (cycle of {args.cycle}), window {args.duration:g} s "
           f"after {args.warmup:g} s warm-up, spec {Path(args.spec).name}")
-    with LatencyServer(workers=args.server_workers, median_ms=args.median_ms, answer="card_arrival") as server:
-        for rate, processes in [(float(r), int(p)) for r in args.rates.split(",") for p in args.processes.split(",")]:
+    with LatencyServer(workers=args.server_workers, median_ms=args.median_ms, answer="card_arrival",
+                       cycle=args.cycle) as server:
+        for rate, asked in [(float(r), None if p == "auto" else int(p)) for r in args.rates.split(",")
+                            for p in args.processes.split(",")]:
+            processes = sender_processes(asked, rate)
             opts = BenchOptions(base_url=server.base_url, model="fake", rate=rate, duration_s=args.duration,
                                 warmup_s=args.warmup, drain_s=20.0, processes=processes)
             target = Target(contract, opts)

@@ -241,7 +241,7 @@ def bench_cmd(
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-request timeout in seconds."),
     metrics_url: Optional[str] = typer.Option(None, "--metrics-url", help="Prometheus metrics (default: <server>/metrics; '' to skip)."),
-    processes: int = typer.Option(1, "--processes", min=1, help="Open loop: sender processes sharing the Poisson stream (for rates one process cannot offer)."),
+    processes: Optional[int] = typer.Option(None, "--processes", min=1, help="Open loop: sender processes sharing the Poisson stream (default: one per 800 requests/s, up to the CPU count)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the JSON result here (e.g. <run folder>/bench.json for taskc report)."),
 ) -> None:
     """Load-test a served model with the spec's own requests: sustained requests/s, latency percentiles, errors and accuracy under load."""

@@ -87,7 +87,7 @@ def bench_cmd(contract, *, base_url: str | None, model: str | None, rate: float 
               p95_ms: float | None = None, max_rate: float | None = None, gpu_hourly_usd: float | None = None,
               models_file: Path | None = None, model_name: str | None = None, limit: int | None = None,
               seed: int = 0, mode: str | None = None, api_key_env: str | None = None, timeout: float = 60.0,
-              metrics_url: str | None = None, out: Path | None = None, processes: int = 1) -> int:
+              metrics_url: str | None = None, out: Path | None = None, processes: int | None = None) -> int:
     """Run `taskc bench` for one compiled contract; print; return the exit code (0 ok, 1 when every
     measured request failed or --find-max found no sustainable rate)."""
     from taskc.bench.run import BenchOptions, run_bench, with_model_entry
@@ -99,7 +99,7 @@ def bench_cmd(contract, *, base_url: str | None, model: str | None, rate: float 
             raise TaskcError("--find-max steps the open-loop rate; do not give --concurrency")
     elif (rate is None) == (concurrency is None):
         raise TaskcError("give exactly one of --rate (open loop) and --concurrency (closed loop)")
-    if processes < 1 or (processes > 1 and concurrency is not None):
+    if processes is not None and (processes < 1 or (processes > 1 and concurrency is not None)):
         raise TaskcError("--processes splits the open loop's Poisson stream: give it with --rate, at least 1")
     options = BenchOptions(base_url=base_url or "", model=model or "", rate=rate, concurrency=concurrency,
                            duration_s=duration, warmup_s=warmup, stream=stream, seed=seed, limit=limit,

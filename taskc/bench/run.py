@@ -48,7 +48,7 @@ class BenchOptions:
     max_connections: int = 8192
     temperature: float | None = None
     uvloop: bool = True
-    processes: int = 1  # open loop: split the Poisson stream over this many sender processes
+    processes: int | None = None  # open loop: sender processes sharing the Poisson stream; None: auto
     # --find-max
     find_max: bool = False
     p95_ms: float | None = None
@@ -57,6 +57,21 @@ class BenchOptions:
     step_factor: float = 2.0
     bisect_steps: int = 4
     cooldown_s: float = 1.0
+
+
+#: Above this rate one sender process spends most of a core on its requests (about 0.4 ms of CPU
+#: each with aiohttp) and its own event loop delays the answers it times: split the stream.
+RATE_PER_SENDER = 800.0
+
+
+def sender_processes(requested: int | None, rate: float | None) -> int:
+    """Sender processes for an open loop at `rate`: `requested`, or one per RATE_PER_SENDER
+    requests/s up to the CPU count (1 for a closed loop)."""
+    if rate is None:
+        return 1
+    if requested is not None:
+        return requested
+    return max(1, min(os.cpu_count() or 1, math.ceil(rate / RATE_PER_SENDER)))
 
 
 class Target:
@@ -308,7 +323,8 @@ async def measure(target: Target, options: BenchOptions, rate: float | None = No
 
         wire = target.wire(options)
         send = make_sender(wire, client, tag)
-        if options.processes <= 1 or rate is None:
+        processes = sender_processes(options.processes, rate)
+        if processes <= 1:
             from taskc.bench.workers import warm_up
 
             await warm_up(client, wire.url)  # a connection and warm code paths before the first send
@@ -318,12 +334,12 @@ async def measure(target: Target, options: BenchOptions, rate: float | None = No
         gc.collect()
         gc.freeze()
         try:
-            if rate is not None and options.processes > 1:
+            if rate is not None and processes > 1:
                 from taskc.bench.workers import open_loop_processes
 
                 result: LoadResult = await open_loop_processes(
                     wire, tag, rate, options.duration_s, options.warmup_s, seed=options.seed, n_rows=target.n_rows,
-                    drain_s=options.drain_s, processes=options.processes, use_uvloop=options.uvloop,
+                    drain_s=options.drain_s, processes=processes, use_uvloop=options.uvloop,
                     on_start=lambda t0: window.__setitem__(slice(None), [t0 + options.warmup_s,
                                                                          t0 + options.warmup_s + options.duration_s + 0.05]))
             elif rate is not None:
@@ -342,7 +358,7 @@ async def measure(target: Target, options: BenchOptions, rate: float | None = No
         await client.close()
     target.postprocess(result.samples)
     stats = statistics(result)
-    stats["processes"] = options.processes if rate is not None else 1
+    stats["processes"] = processes
     measured = result.measured()
     stats.update(score(target, measured))
     stats["rows_measured"] = len({s.row for s in measured})

@@ -396,9 +396,9 @@ class LatencyServer:
 
     def __init__(self, workers: int = 1, delays_ms: Sequence[float] | None = None, capacity: int = 100_000,
                  median_ms: float = 100.0, sigma: float = 0.5, answer: str = "ok", echo: bool = False,
-                 first_token_frac: float = 0.3, error_every: int = 0, metrics: bool = True) -> None:
+                 first_token_frac: float = 0.3, error_every: int = 0, metrics: bool = True, cycle: int = 100) -> None:
         self.workers = workers
-        self.delays_ms = list(delays_ms) if delays_ms is not None else lognormal_cycle(median_ms, sigma)
+        self.delays_ms = list(delays_ms) if delays_ms is not None else lognormal_cycle(median_ms, sigma, cycle)
         self.capacity = capacity
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="latency-server-")
