@@ -121,6 +121,7 @@ def measure(engine_name: str, c: Constraint, repeat: int, walks: int, cap: int) 
         "warm_p99_us": warm["p99"],
         "masks": len(res.mask_us),
         "walks_done": len(res.texts),
+        "walks_not_utf8": len(res.not_utf8),  # an unsound engine: see tests/constraints
     }
 
 
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             r = row[ename] = measure(ename, c, repeat, walks, cap=48)
             print(f"{cname[:26]:26} {ename:13} {r['compile_ms']:10.1f} {r['compile_cpu_ms']:7.1f} {r['first_mask_us']:8.0f} "
                   f"{r['mask_p50_us']:7.1f} {r['mask_p99_us']:7.0f} {r['warm_p50_us']:8.1f} {r['warm_p99_us']:8.0f} "
-                  f"{r['masks']:6d}", flush=True)
+                  f"{r['masks']:6d}" + (f"  {r['walks_not_utf8']} walk(s) ended in bytes that are not UTF-8"
+                                         if r["walks_not_utf8"] else ""), flush=True)
         fastest = min(row[e]["compile_ms"] for e in row if e != "outlines-core")
         if "outlines-core" in row:
             print(f"{'':26} {'ratio':13} outlines-core compile / fastest engine = {row['outlines-core']['compile_ms'] / fastest:,.0f}x")

@@ -41,10 +41,13 @@ def _single_closers() -> np.ndarray:
 
 @dataclass
 class WalkResult:
-    """Random walks: `texts` ended with EOS; `truncated` hit the caps without reaching it."""
+    """Random walks: `texts` ended with EOS; `truncated` hit the caps without reaching it;
+    `not_utf8` ended with EOS but their bytes are not UTF-8 (an unsound engine: a model could
+    then emit text no JSON or SQL parser reads)."""
 
     texts: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    not_utf8: list[bytes] = field(default_factory=list)
     mask_us: list[float] = field(default_factory=list)
     tokens: int = 0
 
@@ -151,7 +154,10 @@ def random_walk(compiled: CompiledConstraint, n: int, cap: int, seed: int = 0, f
         out.tokens += len(ids)
         raw = b"".join(token_bytes()[i] for i in ids)
         if done:  # strict: a finished walk that is not UTF-8 is a soundness bug of the engine
-            out.texts.append(raw.decode("utf-8"))
+            try:
+                out.texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.not_utf8.append(raw)
         else:
             out.truncated.append(raw.decode("utf-8", errors="replace"))
     return out

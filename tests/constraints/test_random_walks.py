@@ -32,6 +32,7 @@ SYNTAX_ERRORS = re.compile(
 
 def _walk(compiled, engine, constraint, cap, seed=0):
     walks = random_walk(compiled(engine, constraint), WALKS, cap, seed=seed)
+    assert not walks.not_utf8, walks.not_utf8[:3]
     assert len(walks.texts) + len(walks.truncated) == WALKS
     assert len(walks.texts) >= 0.9 * WALKS, f"only {len(walks.texts)} walks reached EOS"
     return walks
@@ -89,6 +90,30 @@ def test_xgrammar_refuses_control_characters_in_bounded_strings(compiled) -> Non
     schema = {"type": "object", "properties": {"m": {"type": "string", "minLength": 1}}, "required": ["m"]}
     ok, _ = compiled("xgrammar", Constraint.json(schema)).accepts('{"m":"a\tb"}')
     assert not ok
+
+
+def _byte_token(value: int) -> int:
+    """The Qwen token that is exactly this one byte (byte-level BPE has one for each)."""
+    from taskc.constraints.engines import token_bytes
+
+    return token_bytes().index(bytes([value]))
+
+
+@pytest.mark.parametrize("engine", [
+    pytest.param("xgrammar", marks=pytest.mark.xfail(
+        strict=True, reason="xgrammar 0.2.8 admits UTF-8-encoded surrogates (ED A0-BF xx) in JSON strings")),
+    "llguidance",
+])
+def test_a_utf8_encoded_surrogate_never_ends_a_string(engine, compiled) -> None:
+    """ED B3 BB encodes U+DCFB, a lone surrogate: not UTF-8 (a 200-walk bench run through the
+    pii schema in xgrammar ended one walk with it). The string must not close after it."""
+    from taskc.constraints.ir import Constraint
+
+    schema = {"type": "object", "properties": {"m": {"type": "string"}}, "required": ["m"]}
+    m = compiled(engine, Constraint.json(schema)).matcher()
+    assert all(m.advance(_byte_token(b)) for b in b'{"m":"')
+    closes = all(m.advance(_byte_token(b)) for b in b'\xed\xb3\xbb"}') and m.accept_eos()
+    assert not closes
 
 
 SQL_DBS = ["concert_singer", "car_1", "cre_Doc_Template_Mgt", "flight_2", "pets_1", "voter_1",
