@@ -257,3 +257,17 @@ def test_passes_criteria():
     assert passes({**good, "send_lag_ms": {"p99": 12.0}, "latency_ms": {"p95": 500.0}}, 1000.0)[0] is True
     # ... and it must have sent what was scheduled inside the window
     assert passes({**good, "sent_in_window": 95.0, "offered_in_window": 100.0}, 100.0)[0] is False
+
+
+def test_sender_processes_split_fast_open_loops_up_to_the_cpu_count(monkeypatch):
+    import os
+
+    from taskc.bench.run import sender_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert sender_processes(None, 500.0) == 1
+    assert sender_processes(None, 800.0) == 1
+    assert sender_processes(None, 1000.0) == 2
+    assert sender_processes(None, 5000.0) == 2  # never more than the cores
+    assert sender_processes(3, 5000.0) == 3  # --processes wins
+    assert sender_processes(None, None) == 1  # closed loop: one process
