@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # so `tests.fakes` imports however pytest was started
+    sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("TASKC_SHARED", REPO.parent / "shared"))
 SPEC_EXAMPLES = SHARED / "spec-examples"
 
@@ -32,3 +35,13 @@ def chdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test from tmp_path (diagnostics show paths relative to the working directory)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def fake():
+    """A running fake provider (tests/fakes/provider_server.py) over real HTTP on 127.0.0.1,
+    stopped after the test."""
+    from tests.fakes.provider_server import FakeProvider
+
+    with FakeProvider() as server:
+        yield server

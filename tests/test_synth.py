@@ -3,14 +3,11 @@
 import asyncio
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from taskc.compiler.build import compile_spec  # noqa: E402
 from taskc.synth import candidate_schema, jaccard, normalize, shingles, synthesize, write_outputs  # noqa: E402

@@ -23,16 +23,15 @@ import os
 from typing import Any
 
 from taskc.backends.base import (
-    Backend,
     BackendUnavailable,
+    HttpBackend,
     compact_json,
     tool_call_text,
     unwrap_label,
     wrap_label_schema,
 )
 from taskc.backends.openai_chat import is_local
-from taskc.runner.http import JsonClient
-from taskc.runner.types import Request, Result, Usage
+from taskc.runner.types import Request, Usage
 
 ANTHROPIC_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -58,11 +57,10 @@ def parse(body: dict[str, Any]) -> tuple[str, Usage]:
     )
 
 
-class AnthropicMessagesBackend(Backend):
+class AnthropicMessagesBackend(HttpBackend):
     """Anthropic Messages over the shared `JsonClient` (settings in the module docstring)."""
 
     name = "anthropic"
-    needs_http = True
     constrained = True  # output_config json_schema and forced tool_choice are enforced
 
     def __init__(
@@ -142,16 +140,7 @@ class AnthropicMessagesBackend(Backend):
             return unwrap_label(raw, request.name)
         return raw
 
-    async def generate_one(self, request: Request, client: JsonClient | None) -> Result:
-        """Send one request through the shared client and parse the answer."""
-        assert client is not None, "the anthropic backend needs the runner's JsonClient"
-        resp = await client.post_json(self.url, self.render(request), self._headers)
-        base = dict(index=request.index, repeat=request.repeat, attempts=resp.attempts, latency_s=resp.latency_s)
-        if not resp.ok:
-            return Result(raw=None, error=resp.error, **base)
-        try:
-            raw, usage = parse(resp.body)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            return Result(raw=None, error=f"malformed response: {type(exc).__name__}: {exc}", **base)
-        extra = {"finish_reason": resp.body.get("stop_reason")}
-        return Result(raw=self.postprocess(raw, request), usage=usage, extra=extra, **base)
+    def read_answer(self, body: Any) -> tuple[str, Usage, dict[str, Any]]:
+        """Text (or the forced tool call) and usage, with the stop reason."""
+        raw, usage = parse(body)
+        return raw, usage, {"finish_reason": body.get("stop_reason")}

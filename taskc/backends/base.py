@@ -10,7 +10,7 @@ import json
 from typing import Any, Sequence
 
 from taskc.runner.http import JsonClient
-from taskc.runner.types import Request, Result
+from taskc.runner.types import Request, Result, Usage
 
 
 class BackendUnavailable(RuntimeError):
@@ -54,6 +54,38 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r})"
+
+
+class HttpBackend(Backend):
+    """A provider API reached through the runner's `JsonClient`: `generate_one` POSTs
+    `render(request)` to `url` with `_headers`, turns an HTTP failure into `Result.error`, reads
+    a 2xx body with `read_answer` (a body it cannot read is a "malformed response" error, never
+    an exception) and applies `postprocess` to the text."""
+
+    needs_http = True
+    url: str = ""
+    _headers: dict[str, str] = {}
+
+    def read_answer(self, body: Any) -> tuple[str, Usage, dict[str, Any]]:
+        """(raw text, usage, extra fields for the result) from a 2xx response body."""
+        raise NotImplementedError
+
+    def postprocess(self, raw: str, request: Request) -> str:
+        """Undo provider-side wrapping of the answer (none by default)."""
+        return raw
+
+    async def generate_one(self, request: Request, client: JsonClient | None) -> Result:
+        """Send one request through the shared client and parse the answer."""
+        assert client is not None, f"the {self.name} backend needs the runner's JsonClient"
+        resp = await client.post_json(self.url, self.render(request), self._headers)
+        base = dict(index=request.index, repeat=request.repeat, attempts=resp.attempts, latency_s=resp.latency_s)
+        if not resp.ok:
+            return Result(raw=None, error=resp.error, **base)
+        try:
+            raw, usage, extra = self.read_answer(resp.body)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            return Result(raw=None, error=f"malformed response: {type(exc).__name__}: {exc}", **base)
+        return Result(raw=self.postprocess(raw, request), usage=usage, extra=extra, **base)
 
 
 def compact_json(value: Any) -> str:

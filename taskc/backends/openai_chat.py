@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from taskc.backends.base import (
-    Backend,
     BackendUnavailable,
+    HttpBackend,
     last_user_text,  # noqa: F401  (re-exported for fakes and tests)
     schema_name,
     tool_call_text,
@@ -38,8 +38,8 @@ from taskc.backends.base import (
     wrap_label_schema,
 )
 from taskc.compiler.schemas import drop_strict_nulls, to_strict
-from taskc.runner.http import JsonClient, loads
-from taskc.runner.types import Request, Result, Usage
+from taskc.runner.http import loads
+from taskc.runner.types import Request, Usage
 
 from taskc.constraints.lower import to_vllm_structured_outputs
 
@@ -121,11 +121,10 @@ def parse(body: dict[str, Any]) -> tuple[str, Usage]:
     )
 
 
-class OpenAIChatBackend(Backend):
+class OpenAIChatBackend(HttpBackend):
     """Chat Completions over the shared `JsonClient` (see the module docstring for settings)."""
 
     name = "openai"
-    needs_http = True
 
     def __init__(
         self,
@@ -223,20 +222,12 @@ class OpenAIChatBackend(Backend):
                     return tool_call_text(call["name"], params)
         return raw
 
-    async def generate_one(self, request: Request, client: JsonClient | None) -> Result:
-        """Send one request through the shared client and parse the answer."""
-        assert client is not None, "the openai backend needs the runner's JsonClient"
-        resp = await client.post_json(self.url, self.render(request), self._headers)
-        base = dict(index=request.index, repeat=request.repeat, attempts=resp.attempts, latency_s=resp.latency_s)
-        if not resp.ok:
-            return Result(raw=None, error=resp.error, **base)
-        try:
-            raw, usage = parse(resp.body)
-            choice = resp.body["choices"][0]
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            return Result(raw=None, error=f"malformed response: {type(exc).__name__}: {exc}", **base)
+    def read_answer(self, body: Any) -> tuple[str, Usage, dict[str, Any]]:
+        """Text and usage of the first choice, its finish reason and any refusal."""
+        raw, usage = parse(body)
+        choice = body["choices"][0]
         extra = {"finish_reason": choice.get("finish_reason")}
         refusal = (choice.get("message") or {}).get("refusal")
         if refusal:
             extra["refusal"] = refusal
-        return Result(raw=self.postprocess(raw, request), usage=usage, extra=extra, **base)
+        return raw, usage, extra

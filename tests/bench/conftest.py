@@ -1,15 +1,10 @@
 """Fixtures for the load-generator tests: the yes/no spec and latency servers in subprocesses."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # so `tests.fakes` imports however pytest was started
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.latency_server import LatencyServer  # noqa: E402
+from tests.fakes.latency_server import LatencyServer  # importable: tests/conftest.py puts the repo on sys.path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
