@@ -10,6 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 from taskc.compiler.build import compile_spec  # noqa: E402
+from taskc.constraints.ir import Constraint  # noqa: E402
+from taskc.constraints.lower import to_vllm_structured_outputs  # noqa: E402
 from taskc.synth import candidate_schema, jaccard, normalize, shingles, synthesize, write_outputs  # noqa: E402
 from tests.fakes.provider_server import FakeProvider  # noqa: E402
 
@@ -73,7 +75,8 @@ def test_synth_keeps_only_valid_new_rows_and_counts_rejections(tmp_path):
     assert "Turn a natural-language git request into exactly one git tool call." in prompt
     assert contract.body["prompt"]["format_instructions"] in prompt
     assert prompt.count('{"inputs": ') == 5
-    assert bodies[0]["structured_outputs"] == {"json": candidate_schema(contract)}
+    # as vLLM's xgrammar backend takes it (the git message's minLength: EBNF that keeps escapes)
+    assert bodies[0]["structured_outputs"] == to_vllm_structured_outputs(Constraint.json(candidate_schema(contract)))
     report_path = write_outputs(rows, report, tmp_path / "synth.jsonl")
     assert json.loads(report_path.read_text())["kept"] == 2
     assert [json.loads(l)["question"] for l in (tmp_path / "synth.jsonl").read_text().splitlines()] == [

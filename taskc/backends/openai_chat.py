@@ -41,6 +41,7 @@ from taskc.compiler.schemas import drop_strict_nulls, to_strict
 from taskc.runner.http import loads
 from taskc.runner.types import Request, Usage
 
+from taskc.constraints.ir import Constraint
 from taskc.constraints.lower import to_vllm_structured_outputs
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -72,11 +73,9 @@ def is_local(base_url: str) -> bool:
 def _structured_outputs(request: Request) -> dict[str, Any] | None:
     """vLLM's `structured_outputs` for a request's constraint (None when unconstrained)."""
     c = request.constraint
-    if c is None:
-        if request.output_kind == "tool_call" and request.tools:
-            return {"json": _tool_call_schema(request.tools)}
-        return None
-    return to_vllm_structured_outputs(c)
+    if c is None and request.output_kind == "tool_call" and request.tools:
+        c = Constraint.json(_tool_call_schema(request.tools))
+    return to_vllm_structured_outputs(c)  # the server flags the contract gives: xgrammar
 
 
 def _tool_call_schema(tools: tuple[dict[str, Any], ...]) -> dict[str, Any]:

@@ -111,6 +111,11 @@ class VLLMBackend(Backend):
         self._owns_llm = llm is None
         self._drop_seeds: bool | None = None
 
+    @property
+    def _so_backend(self) -> str:
+        """The engine's structured-output backend (how a constraint is lowered for it)."""
+        return str(self.structured_outputs_config.get("backend") or "auto")
+
     def __repr__(self) -> str:
         return f"VLLMBackend(model={self.model!r}, engine_args={self.engine_args!r})"
 
@@ -154,7 +159,7 @@ class VLLMBackend(Backend):
             "messages": [dict(m) for m in request.messages],
             "sampling_params": sampling_fields(request),
         }
-        so = to_vllm_structured_outputs(request_constraint(request))
+        so = to_vllm_structured_outputs(request_constraint(request), self._so_backend)
         if so is not None:
             out["structured_outputs"] = so
         if self.chat_template_kwargs:
@@ -168,7 +173,7 @@ class VLLMBackend(Backend):
         fields = sampling_fields(request)
         if drop_seed and fields.get("temperature", 1.0) != 0:
             fields.pop("seed", None)
-        return SamplingParams(n=1, structured_outputs=to_vllm_params(request_constraint(request)), **fields)
+        return SamplingParams(n=1, structured_outputs=to_vllm_params(request_constraint(request), self._so_backend), **fields)
 
     def _chat(self, llm: Any, conversations: list[list[dict[str, Any]]], params: list[Any]) -> list[Any]:
         kwargs: dict[str, Any] = {"sampling_params": params, "use_tqdm": False}

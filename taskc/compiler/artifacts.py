@@ -91,6 +91,10 @@ def _request_files(contract: Contract, stamp: dict[str, str]) -> dict[str, str]:
         return {}
     request = contract.requests(limit=1)[0]
     note = "example 0 of the test split; every row differs only in its messages"
+    c = request.constraint
+    if c is not None and c.type == "json_schema" and "grammar" in (to_vllm_structured_outputs(c) or {}):
+        note += ("; structured_outputs.grammar is xgrammar's EBNF of the output schema in contract.json, with "
+                 "its length-bounded strings lowered by taskc (xgrammar's own lowering drops JSON escapes)")
     files = {}
     offline = {
         "_generated": stamp,

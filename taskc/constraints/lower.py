@@ -11,6 +11,10 @@ request runs unconstrained), so nothing here ever produces a ``guided_*`` key. v
 ``disable_any_whitespace`` is ignored too: whitespace must be turned off for the whole engine,
 with `VLLM_ENGINE_CONFIG` (offline ``LLM(structured_outputs_config=...)``) or
 `VLLM_SERVER_FLAGS` / `vllm_server_args()` (the OpenAI-compatible server).
+
+One JSON Schema keyword is lowered by taskc rather than by xgrammar: a string's ``minLength`` /
+``maxLength``, which xgrammar 0.2.8 turns into a class without JSON escapes (`xgrammar_json`).
+xgrammar, and vLLM's xgrammar backend, get taskc's EBNF for such schemas instead of the schema.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 from typing import Any
 
 from .ir import Constraint
+from .xgrammar_json import ebnf_for, has_bounded_strings
 
 #: ``LLM(..., structured_outputs_config=VLLM_ENGINE_CONFIG)``.
 VLLM_ENGINE_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
@@ -52,9 +57,14 @@ def _check(c: Constraint) -> None:
         raise ValueError("a choice constraint needs at least one choice")
 
 
-def to_vllm_structured_outputs(c: Constraint | None) -> dict[str, Any] | None:
+def to_vllm_structured_outputs(c: Constraint | None, backend: str = "xgrammar") -> dict[str, Any] | None:
     """The ``structured_outputs`` request field: ``{"choice": [...]}``, ``{"json": schema}``,
     ``{"regex": p}`` or ``{"grammar": lark}``; None for an unconstrained (text) output.
+
+    `backend` is the engine's structured-output backend. For xgrammar (and vLLM's "auto", which
+    picks it), a JSON schema with a length-bounded string is sent as the EBNF of
+    `xgrammar_json.ebnf_for` (xgrammar's own lowering of those strings refuses JSON escapes);
+    without xgrammar installed it stays ``{"json": schema}``.
 
     Send it as ``extra_body={"structured_outputs": ...}`` with the OpenAI SDK, or use
     `to_vllm_params` offline.
@@ -65,18 +75,23 @@ def to_vllm_structured_outputs(c: Constraint | None) -> dict[str, Any] | None:
     if c.type == "choice":
         return {"choice": list(c.choices or ())}
     if c.type == "json_schema":
+        if backend in ("xgrammar", "auto") and has_bounded_strings(c.schema):
+            try:
+                return {"grammar": ebnf_for(c.schema)}
+            except ImportError:
+                pass
         return {"json": c.schema}
     if c.type == "regex":
         return {"regex": c.pattern}
     return {"grammar": c.grammar}
 
 
-def to_vllm_params(c: Constraint | None) -> Any:
+def to_vllm_params(c: Constraint | None, backend: str = "xgrammar") -> Any:
     """``vllm.sampling_params.StructuredOutputsParams`` for ``SamplingParams(structured_outputs=...)``.
 
     None for an unconstrained output. Imports vLLM.
     """
-    fields = to_vllm_structured_outputs(c)
+    fields = to_vllm_structured_outputs(c, backend)
     if fields is None:
         return None
     from vllm.sampling_params import StructuredOutputsParams
@@ -144,11 +159,16 @@ def choice_ebnf(choices: tuple[str, ...] | list[str]) -> str:
 def to_xgrammar_grammar(c: Constraint, compiler: Any) -> Any:
     """Compile with an ``xgrammar.GrammarCompiler`` the way vLLM's xgrammar backend does with
     ``disable_any_whitespace``: choice as EBNF alternatives, JSON with ``any_whitespace=False``
-    and ``separators=(",", ":")``, regex, Lark via ``compile_lark``. Returns a CompiledGrammar."""
+    and ``separators=(",", ":")`` (length-bounded strings through `xgrammar_json.ebnf_for`, as
+    `to_vllm_structured_outputs` sends them), regex, Lark via ``compile_lark``. Returns a
+    CompiledGrammar."""
     _check(c)
     if c.type == "choice":
         return compiler.compile_grammar(choice_ebnf(c.choices or ()))
     if c.type == "json_schema":
+        ebnf = ebnf_for(c.schema)
+        if ebnf is not None:
+            return compiler.compile_grammar(ebnf)
         return compiler.compile_json_schema(c.schema_json, any_whitespace=False, separators=(",", ":"))
     if c.type == "regex":
         return compiler.compile_regex(c.pattern)
