@@ -39,9 +39,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from taskc.constraints.engines import _llg_tokenizer, encode, get_engine, random_walk  # noqa: E402
+import numpy as np  # noqa: E402
+
+from taskc.constraints.engines import _WORDS, CompiledConstraint, _llg_tokenizer, encode, get_engine, random_walk  # noqa: E402
 from taskc.constraints.ir import Constraint  # noqa: E402
 from taskc.constraints.sql_grammar import _name_alternatives, ascii_ci, sql_grammar, sqlite_tables  # noqa: E402
+from taskc.constraints.walks import _allowed_ids  # noqa: E402
 
 DATA = Path(os.environ.get("TASKC_SHARED", REPO.parent / "shared")) / "data"
 TARGET_US = 100.0
@@ -130,19 +133,17 @@ def state_stats(grammar: str, prefix: str, repeat: int) -> dict:
         interp.compute_mask()
         interp.commit_token(tok)
     runs = [json.loads(interp.deep_copy().compute_mask()[1])["progress"][0]["stats"] for _ in range(1 + repeat)]
-    warm = min(runs[1:], key=lambda r: r["compute_time_us"]) if repeat else runs[0]
-    matcher = llguidance.LLMatcher(_llg_tokenizer(), llguidance.LLMatcher.grammar_from_lark(grammar), log_level=0)
-    matcher.consume_tokens(encode(prefix))
-    return {"first_us": runs[0]["compute_time_us"], "warm": warm, "allowed": len(_allowed_ids(matcher))}
+    return {"first_us": runs[0]["compute_time_us"], "warm": min(runs[1:] or runs, key=lambda r: r["compute_time_us"])}
 
 
-def _allowed_ids(matcher: object) -> list[int]:
-    import numpy as np
-    from llguidance.numpy import allocate_token_bitmask, fill_next_token_bitmask
-
-    mask = allocate_token_bitmask(1, _llg_tokenizer().vocab_size)
-    fill_next_token_bitmask(matcher, mask, 0)
-    return np.flatnonzero(np.unpackbits(mask[0].view(np.uint8), bitorder="little")).tolist()
+def allowed_after(compiled: CompiledConstraint, prefix: str) -> int:
+    """How many tokens the compiled constraint allows after `prefix`."""
+    m = compiled.matcher()
+    for tok in encode(prefix):
+        m.advance(tok)
+    words = np.zeros(_WORDS, dtype=np.int32)
+    m.fill(words)
+    return len(_allowed_ids(words))
 
 
 def _share_over(walks: object) -> float:
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         state = state_stats(grammar, args.prefix, args.repeat)
         w = state["warm"]
         llg = engine.compile(Constraint("grammar", grammar=grammar))
+        allowed = allowed_after(llg, args.prefix)
         covered = sum(llg.check(q).ok for q in gold)
         walks = random_walk(llg, args.walks, 48, seed=0)
         pct = walks.mask_percentiles()
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         xgr = get_engine("xgrammar").compile(Constraint("grammar", grammar=grammar))
         xwalks = random_walk(xgr, args.walks, 48, seed=0)
         print(f"{name:14} {f'{covered}/{len(gold)}':>7} {state['first_us']:7.0f} {w['compute_time_us']:8.0f} "
-              f"{w['compute_time_us'] / TARGET_US:8.1f} {state['allowed']:8d} {w['trie_nodes_walked']:10d} "
+              f"{w['compute_time_us'] / TARGET_US:8.1f} {allowed:8d} {w['trie_nodes_walked']:10d} "
               f"{w['rows']:5d} {w['all_items']:6d} | {pct['p50']:8.0f} {pct['p99']:6.0f} {_share_over(walks):7.1%} "
               f"{warm['p99']:8.0f} | {xgr.compile_ms:7.0f} {xwalks.mask_percentiles()['p99']:6.0f} "
               f"{_share_over(xwalks):7.1%}", flush=True)  # fmt: skip

@@ -91,8 +91,8 @@ def _request_files(contract: Contract, stamp: dict[str, str]) -> dict[str, str]:
         return {}
     request = contract.requests(limit=1)[0]
     note = "example 0 of the test split; every row differs only in its messages"
-    c = request.constraint
-    if c is not None and c.type == "json_schema" and "grammar" in (to_vllm_structured_outputs(c) or {}):
+    structured = to_vllm_structured_outputs(request.constraint)
+    if request.constraint is not None and request.constraint.type == "json_schema" and "grammar" in structured:
         note += ("; structured_outputs.grammar is xgrammar's EBNF of the output schema in contract.json, with "
                  "its length-bounded strings lowered by taskc (xgrammar's own lowering drops JSON escapes)")
     files = {}
@@ -102,7 +102,7 @@ def _request_files(contract: Contract, stamp: dict[str, str]) -> dict[str, str]:
         "engine": {"structured_outputs_config": VLLM_ENGINE_CONFIG},
         "messages": list(request.messages),
         "sampling_params": {**request.generation,
-                            **({"structured_outputs": to_vllm_structured_outputs(request.constraint)} if request.constraint else {})},
+                            **({"structured_outputs": structured} if structured is not None else {})},
     }
     files["requests/vllm_offline.json"] = _json(offline)
     server = get_backend("openai", model="MODEL", base_url="http://localhost:8000/v1", mode="vllm", api_key_env=None)

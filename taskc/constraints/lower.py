@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 from .ir import Constraint
-from .xgrammar_json import ebnf_for, has_bounded_strings
+from .xgrammar_json import ebnf_for_json
 
 #: ``LLM(..., structured_outputs_config=VLLM_ENGINE_CONFIG)``.
 VLLM_ENGINE_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
@@ -63,7 +63,7 @@ def to_vllm_structured_outputs(c: Constraint | None, backend: str = "xgrammar") 
 
     `backend` is the engine's structured-output backend. For xgrammar (and vLLM's "auto", which
     picks it), a JSON schema with a length-bounded string is sent as the EBNF of
-    `xgrammar_json.ebnf_for` (xgrammar's own lowering of those strings refuses JSON escapes);
+    `xgrammar_json.ebnf_for_json` (xgrammar's own lowering of those strings refuses JSON escapes);
     without xgrammar installed it stays ``{"json": schema}``.
 
     Send it as ``extra_body={"structured_outputs": ...}`` with the OpenAI SDK, or use
@@ -75,11 +75,13 @@ def to_vllm_structured_outputs(c: Constraint | None, backend: str = "xgrammar") 
     if c.type == "choice":
         return {"choice": list(c.choices or ())}
     if c.type == "json_schema":
-        if backend in ("xgrammar", "auto") and has_bounded_strings(c.schema):
+        if backend in ("xgrammar", "auto"):
             try:
-                return {"grammar": ebnf_for(c.schema)}
+                ebnf = ebnf_for_json(c.schema_json)
             except ImportError:
-                pass
+                ebnf = None
+            if ebnf is not None:
+                return {"grammar": ebnf}
         return {"json": c.schema}
     if c.type == "regex":
         return {"regex": c.pattern}
@@ -159,14 +161,14 @@ def choice_ebnf(choices: tuple[str, ...] | list[str]) -> str:
 def to_xgrammar_grammar(c: Constraint, compiler: Any) -> Any:
     """Compile with an ``xgrammar.GrammarCompiler`` the way vLLM's xgrammar backend does with
     ``disable_any_whitespace``: choice as EBNF alternatives, JSON with ``any_whitespace=False``
-    and ``separators=(",", ":")`` (length-bounded strings through `xgrammar_json.ebnf_for`, as
+    and ``separators=(",", ":")`` (length-bounded strings through `xgrammar_json.ebnf_for_json`, as
     `to_vllm_structured_outputs` sends them), regex, Lark via ``compile_lark``. Returns a
     CompiledGrammar."""
     _check(c)
     if c.type == "choice":
         return compiler.compile_grammar(choice_ebnf(c.choices or ()))
     if c.type == "json_schema":
-        ebnf = ebnf_for(c.schema)
+        ebnf = ebnf_for_json(c.schema_json)
         if ebnf is not None:
             return compiler.compile_grammar(ebnf)
         return compiler.compile_json_schema(c.schema_json, any_whitespace=False, separators=(",", ":"))
