@@ -4,7 +4,6 @@ deterministic and reproduces the committed data from ../shared/data."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from functools import lru_cache
@@ -12,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TASKC_SHARED", REPO.parent / "shared"))
+from tests.shared_data import DATA, REPO, SHARED, need
 
 SPECS = sorted((REPO / "specs").glob("*.yaml"))
 SEED_TASKS = {"banking77", "git_assistant", "trec_coarse", "trec_fine", "ecommerce", "smart_home", "pii_redaction",
@@ -85,8 +83,7 @@ def _run_prepare(script: Path, out: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("script", PREPARE, ids=lambda p: p.parent.name)
 def test_prepare_is_deterministic_and_matches_committed_data(script: Path, tmp_path: Path):
-    if not (SHARED / "data").is_dir():
-        pytest.skip(f"shared data not found at {SHARED} (set TASKC_SHARED)")
+    need(DATA)
     first = _run_prepare(script, tmp_path / "a")
     second = _run_prepare(script, tmp_path / "b")
     assert first, f"{script} wrote nothing"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -19,16 +17,7 @@ import pytest
 from taskc.constraints.ir import Constraint
 from taskc.constraints.sql_grammar import sql_grammar, sqlite_tables
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("TASKC_SHARED", REPO.parent / "shared"))
-DATA = SHARED / "data"
-
-
-def need(path: Path) -> Path:
-    """`path`, or skip the test when the shared data is missing."""
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path} (set TASKC_SHARED)")
-    return path
+from tests.shared_data import DATA, SPEC_EXAMPLES, need
 
 
 def compact(obj: Any) -> str:
@@ -139,7 +128,7 @@ HOME_TOOLS = [
 @pytest.fixture(scope="session")
 def home() -> dict[str, Any]:
     """The home_control spec example: its 3 inline tools (by hand) and its 6 gold calls."""
-    path = need(SHARED / "spec-examples" / "home_control.jsonl")
+    path = need(SPEC_EXAMPLES / "home_control.jsonl")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line]
     gold = [canonical_call(r["answer"], HOME_TOOLS) for r in rows]
     return {"tools": HOME_TOOLS, "constraint": tool_call_constraint(HOME_TOOLS), "gold": gold}

@@ -17,7 +17,6 @@ import gc
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,10 +26,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.shared_data import REPO, spec_examples_workspace
 
-SHARED = Path(os.environ.get("TASKC_SHARED", ROOT.parent / "shared"))
-SPEC_EXAMPLES = SHARED / "spec-examples"
 HERE = Path(__file__).resolve().parent
 SERVED_NAME = "tiny-qwen3"
 SERVER_START_TIMEOUT_S = float(os.environ.get("TASKC_VLLM_SERVER_TIMEOUT", "600"))
@@ -85,19 +82,12 @@ def tiny_model() -> Path:
 def spec_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tmp/specs/<the spec examples> and tmp/examples -> the repo's examples/ (as the shared
     `examples_workspace`, once per session)."""
-    if not SPEC_EXAMPLES.is_dir():
-        pytest.skip(f"spec examples not found at {SPEC_EXAMPLES} (set TASKC_SHARED)")
-    root = tmp_path_factory.mktemp("vllm-specs")
-    (root / "specs").mkdir()
-    for item in SPEC_EXAMPLES.iterdir():
-        shutil.copyfile(item, root / "specs" / item.name)
-    (root / "examples").symlink_to(ROOT / "examples")
-    return root
+    return spec_examples_workspace(tmp_path_factory.mktemp("vllm-specs"))
 
 
 _SPEC_PATHS = {
-    "banking77": ROOT / "specs" / "banking77.yaml",
-    "git_assistant": ROOT / "specs" / "git_assistant.yaml",
+    "banking77": REPO / "specs" / "banking77.yaml",
+    "git_assistant": REPO / "specs" / "git_assistant.yaml",
 }
 
 
