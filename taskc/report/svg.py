@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Sequence
+from typing import Callable, Sequence
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#7f7f7f", "#bcbd22")
@@ -57,6 +57,25 @@ def _y_range(values: Sequence[float]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def _x_ticks_and_axes(ticks: Sequence[float], x_of: Callable[[float], float], label: Callable[[float], str],
+                      box: tuple[float, float, float, float], y_axis_x: float, x_title: str, y_title: str) -> list[str]:
+    """Vertical grid lines and labels at `ticks`, the two axes (the y axis at `y_axis_x`) and the
+    axis titles, for a plot area `box` = (left, right, top, bottom)."""
+    plot_l, plot_r, plot_t, plot_b = box
+    out = []
+    for t in ticks:
+        x = x_of(t)
+        out.append(f'<line x1="{_n(x)}" y1="{plot_t}" x2="{_n(x)}" y2="{plot_b}" stroke="#e0e0e0"/>')
+        out.append(f'<text x="{_n(x)}" y="{plot_b + 18}" text-anchor="middle" font-size="11" {FONT}>{escape(label(t))}</text>')
+    out.append(f'<line x1="{plot_l}" y1="{plot_b}" x2="{plot_r}" y2="{plot_b}" stroke="#333"/>')
+    out.append(f'<line x1="{y_axis_x}" y1="{plot_t}" x2="{y_axis_x}" y2="{plot_b}" stroke="#333"/>')
+    out.append(f'<text x="{(plot_l + plot_r) / 2:.0f}" y="{H - 14}" text-anchor="middle" font-size="12" {FONT}>'
+               f'{x_title}</text>')
+    out.append(f'<text x="16" y="{(plot_t + plot_b) / 2:.0f}" text-anchor="middle" font-size="12" {FONT} '
+               f'transform="rotate(-90 16 {(plot_t + plot_b) / 2:.0f})">{escape(y_title)}</text>')
+    return out
+
+
 def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metric: str, title: str,
                   standalone: bool = True, colors: dict[str, str] | None = None) -> str:
     """`points`: (model, cost per million requests, metric mean). Cost 0 goes in a "$0" band left
@@ -93,16 +112,8 @@ def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metr
         y = y_of(v)
         out.append(f'<line x1="{LEFT}" y1="{_n(y)}" x2="{plot_r}" y2="{_n(y)}" stroke="#e0e0e0"/>')
         out.append(f'<text x="{LEFT - 6}" y="{_n(y + 4)}" text-anchor="end" font-size="11" {FONT}>{v:.2f}</text>')
-    for t in ticks:
-        x = x_of(t)
-        out.append(f'<line x1="{_n(x)}" y1="{plot_t}" x2="{_n(x)}" y2="{plot_b}" stroke="#e0e0e0"/>')
-        out.append(f'<text x="{_n(x)}" y="{plot_b + 18}" text-anchor="middle" font-size="11" {FONT}>{escape(_money(t))}</text>')
-    out.append(f'<line x1="{plot_l}" y1="{plot_b}" x2="{plot_r}" y2="{plot_b}" stroke="#333"/>')
-    out.append(f'<line x1="{LEFT}" y1="{plot_t}" x2="{LEFT}" y2="{plot_b}" stroke="#333"/>')
-    out.append(f'<text x="{(plot_l + plot_r) / 2:.0f}" y="{H - 14}" text-anchor="middle" font-size="12" {FONT}>'
-               f'cost per million requests (USD, log scale)</text>')
-    out.append(f'<text x="16" y="{(plot_t + plot_b) / 2:.0f}" text-anchor="middle" font-size="12" {FONT} '
-               f'transform="rotate(-90 16 {(plot_t + plot_b) / 2:.0f})">{escape(metric)}</text>')
+    out += _x_ticks_and_axes(ticks, x_of, _money, (plot_l, plot_r, plot_t, plot_b), LEFT,
+                             "cost per million requests (USD, log scale)", metric)
     missing = []
     for i, (model, cost, mean) in enumerate(points):
         if cost is None or mean is None:
@@ -165,16 +176,8 @@ def latency_cdf(series: Sequence[tuple[str, Sequence[float]]], title: str, stand
         y = y_of(p)
         out.append(f'<line x1="{plot_l}" y1="{_n(y)}" x2="{plot_r}" y2="{_n(y)}" stroke="#e0e0e0"/>')
         out.append(f'<text x="{plot_l - 6}" y="{_n(y + 4)}" text-anchor="end" font-size="11" {FONT}>{p:.2f}</text>')
-    for t in ticks:
-        x = x_of(t)
-        out.append(f'<line x1="{_n(x)}" y1="{plot_t}" x2="{_n(x)}" y2="{plot_b}" stroke="#e0e0e0"/>')
-        out.append(f'<text x="{_n(x)}" y="{plot_b + 18}" text-anchor="middle" font-size="11" {FONT}>{escape(_ms(t))}</text>')
-    out.append(f'<line x1="{plot_l}" y1="{plot_b}" x2="{plot_r}" y2="{plot_b}" stroke="#333"/>')
-    out.append(f'<line x1="{plot_l}" y1="{plot_t}" x2="{plot_l}" y2="{plot_b}" stroke="#333"/>')
-    out.append(f'<text x="{(plot_l + plot_r) / 2:.0f}" y="{H - 14}" text-anchor="middle" font-size="12" {FONT}>'
-               f'latency per request (log scale)</text>')
-    out.append(f'<text x="16" y="{(plot_t + plot_b) / 2:.0f}" text-anchor="middle" font-size="12" {FONT} '
-               f'transform="rotate(-90 16 {(plot_t + plot_b) / 2:.0f})">fraction of requests</text>')
+    out += _x_ticks_and_axes(ticks, x_of, _ms, (plot_l, plot_r, plot_t, plot_b), plot_l,
+                             "latency per request (log scale)", "fraction of requests")
     legend_y = plot_t + 4
     for i, (model, values) in enumerate(series):
         pts = _cdf_points(values)
