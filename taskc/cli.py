@@ -106,7 +106,7 @@ def new_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter spec (with a tiny data file beside it) that validates."""
-    from taskc.scaffold import write_scaffold
+    from taskc.spec.scaffold import write_scaffold
 
     try:
         written = write_scaffold(name, kind, out or Path("specs") / f"{name}.yaml", force=force)
@@ -123,7 +123,7 @@ def verify_cmd(
     engines: str = typer.Option("xgrammar,llguidance,outlines-core", "--engines", help="Comma-separated grammar engines."),
 ) -> None:
     """Check every gold answer token by token against the compiled constraint (real Qwen vocabulary)."""
-    from taskc.verify_cmd import run_verify
+    from taskc.constraints.cli import run_verify
 
     code = run_verify(_compile_all(specs), as_json=as_json, engines=tuple(e for e in engines.split(",") if e))
     raise typer.Exit(code)
@@ -186,7 +186,7 @@ def synth_cmd(
     from taskc.evaluate.cli_eval import teacher_config
     from taskc.evaluate.models import make_backend
     from taskc.runner.cache import ResultCache
-    from taskc.synth import run_synth
+    from taskc.distill.synth import run_synth
 
     contract = _compile_all([spec])[0]
     try:
@@ -213,7 +213,7 @@ def export_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="File to write (default: standard output)."),
 ) -> None:
     """Fine-tuning files with the contract's exact prompts and canonical outputs."""
-    from taskc.export import export_cmd as run_export
+    from taskc.compiler.export import export_cmd as run_export
 
     raise typer.Exit(run_export(_compile_all([spec])[0], fmt, split, out))
 

@@ -234,7 +234,7 @@ class TransformersBackend(Backend):
             if self._outlines_model is not None:
                 return
             try:
-                from taskc.offline import quiet_local_libraries
+                from taskc.backends.offline import quiet_local_libraries
 
                 quiet_local_libraries()
                 from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -129,7 +129,7 @@ class VLLMBackend(Backend):
     def llm(self) -> Any:
         """The engine, built on first use."""
         if self._llm is None:
-            from taskc.offline import quiet_local_libraries
+            from taskc.backends.offline import quiet_local_libraries
 
             quiet_local_libraries()
             from vllm import LLM

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.vllm]
 def test_synth_with_the_tiny_model_as_teacher(vllm_server, contracts, tmp_path):
     from taskc.backends import get_backend
     from taskc.evaluate.validate import parse_output
-    from taskc.synth import synthesize, write_outputs
+    from taskc.distill.synth import synthesize, write_outputs
 
     contract = contracts("git_assistant")
     teacher = get_backend("openai", model=vllm_server.model, base_url=vllm_server.openai_url, mode="vllm")

@@ -7,7 +7,7 @@ import sys
 
 
 def test_local_backends_turn_off_telemetry_and_hub_lookups():
-    code = ("import os; from taskc.offline import quiet_local_libraries, QUIET_ENV; quiet_local_libraries(); "
+    code = ("import os; from taskc.backends.offline import quiet_local_libraries, QUIET_ENV; quiet_local_libraries(); "
             "print(all(os.environ[k] == v for k, v in QUIET_ENV.items() if k != 'DO_NOT_TRACK'))")
     env = {k: v for k, v in os.environ.items() if k not in ("VLLM_NO_USAGE_STATS", "HF_HUB_OFFLINE",
                                                              "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_OFFLINE")}
@@ -16,7 +16,7 @@ def test_local_backends_turn_off_telemetry_and_hub_lookups():
 
 
 def test_a_users_own_setting_wins(monkeypatch):
-    from taskc.offline import quiet_local_libraries
+    from taskc.backends.offline import quiet_local_libraries
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     quiet_local_libraries()

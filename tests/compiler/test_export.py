@@ -1,4 +1,4 @@
-"""`taskc.export`: fine-tuning records in OpenAI, ChatML and ShareGPT form, exactly."""
+"""`taskc.compiler.export`: fine-tuning records in OpenAI, ChatML and ShareGPT form, exactly."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from taskc.compiler.build import compile_spec
 from taskc.errors import TaskcError
-from taskc.export import FORMATS, export, export_cmd, records
+from taskc.compiler.export import FORMATS, export, export_cmd, records
 
 LABEL_SPEC = """\
 taskc: 1

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 from taskc.compiler.build import compile_spec  # noqa: E402
 from taskc.constraints.ir import Constraint  # noqa: E402
 from taskc.constraints.lower import to_vllm_structured_outputs  # noqa: E402
-from taskc.synth import candidate_schema, jaccard, normalize, shingles, synthesize, write_outputs  # noqa: E402
+from taskc.distill.synth import candidate_schema, jaccard, normalize, shingles, synthesize, write_outputs  # noqa: E402
 from tests.fakes.provider_server import FakeProvider  # noqa: E402
 
 CANDIDATES = [
