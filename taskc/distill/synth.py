@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from taskc.compiler.contract import Contract
-from taskc.compiler.schemas import canonical_json, to_strict
+from taskc.common.encoding import canonical_json, messages_hash
+from taskc.compiler.schemas import to_strict
 from taskc.constraints.ir import Constraint
 from taskc.runner.types import Request
 
@@ -187,7 +188,7 @@ async def synthesize(contract: Contract, backend, n: int, seed_examples: int, *,
         raise TaskcError(f"synth draws its seed examples from the train split, and {contract.name} has none")
     seeds = seed_rows(contract, seed_examples)
     messages = tuple(teacher_messages(contract, seeds))
-    digest = hashlib.sha256(canonical_json(list(messages)).encode()).hexdigest()
+    digest = messages_hash(messages)
     constraint = Constraint.json(candidate_schema(contract))
     generation = {**contract.body["generation"], "temperature": temperature,
                   "max_tokens": max(512, contract.body["generation"].get("max_tokens", 256) * 2)}

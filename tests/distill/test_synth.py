@@ -81,3 +81,27 @@ def test_synth_keeps_only_valid_new_rows_and_counts_rejections(tmp_path):
     assert json.loads(report_path.read_text())["kept"] == 2
     assert [json.loads(l)["question"] for l in (tmp_path / "synth.jsonl").read_text().splitlines()] == [
         "show me the last 7 commits in one line each", "stage every markdown file under docs"]
+
+
+def test_run_synth_writes_the_train_file_and_resends_nothing_cached(tmp_path):
+    """The `taskc synth` body: rows and report on disk; a second run answers from the cache."""
+    from taskc.backends import get_backend
+    from taskc.distill.synth import run_synth
+    from taskc.runner.cache import ResultCache
+
+    contract = compile_spec(ROOT / "specs" / "git_assistant.yaml")
+    kept = [CANDIDATES[0], CANDIDATES[6]]
+    answers = itertools.cycle(kept)
+    out = tmp_path / "synth" / "git.jsonl"
+    with FakeProvider(responder=lambda api, body: json.dumps(next(answers))) as fake:
+        backend = get_backend("openai", model="teacher", base_url=fake.openai_base_url, api_key_env=None)
+        with ResultCache(tmp_path / "cache.sqlite") as cache:
+            report = run_synth(contract, backend, 2, 5, out, cache=cache)
+        first = len(fake.requests)
+        with ResultCache(tmp_path / "cache.sqlite") as cache:
+            again = run_synth(contract, backend, 2, 5, out, cache=cache)
+        assert len(fake.requests) == first == 2
+    assert report == again and report.kept == 2 and report.rejected == {}
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == [{"question": c["inputs"]["question"], "answer": c["output"]} for c in kept]
+    assert json.loads(out.with_suffix(".report.json").read_text())["kept"] == 2
