@@ -8,8 +8,14 @@
    cold connections (so each query runs twice). Baseline: plain `sqlite3` connections (one per
    database, opened once) executing each query twice with fetchall.
    test_suite_match (3 variants, variants already built) is reported for information.
+3. SQL scoring across worker processes (`score_many`, one worker per core) against one process
+   scoring the same batch in the same run (`metric.score` in a loop), for: a batch where every
+   prediction hits the time limit, the Spider batch (gold and a wrong query per question) with
+   both SQL metrics, and large results (8 x 125,000 rows of a generated 1,000,000-row table).
+   Then issue 19.6's query, `SELECT printf('%.*c', 2000000000, 'x')`, in the pool and in process.
 
-Usage: python bench/metrics.py [--shared PATH]   (default $TASKC_SHARED or <repo>/../shared)
+Usage: python bench/metrics.py [--shared PATH] [--part all|tool|sql|pool]
+       (shared default $TASKC_SHARED or <repo>/../shared)
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import random
 import sqlite3
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from taskc.metrics import MetricInput, get_metric  # noqa: E402
+from taskc.metrics.batch import default_jobs, score_many  # noqa: E402
 from taskc.metrics.sql_exec import clear_caches  # noqa: E402
 
 TOOL_TARGET = 50_000
@@ -128,20 +136,122 @@ def bench_sql(data: Path, repeats: int = 5) -> dict:
     }
 
 
+SLOW = "SELECT count(*) FROM flights a, flights b, flights c, airports d, airports e"
+BOMB = "SELECT printf('%.*c', 2000000000, 'x')"
+
+
+def _timed(fn) -> tuple[float, list]:
+    clear_caches()
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _pool_vs_serial(metric, items, jobs: int) -> dict:
+    """Wall seconds: one process (`score` in a loop), the pool with 1 worker, with `jobs`."""
+    serial_s, serial = _timed(lambda: [metric.score(i) for i in items])
+    one_s, one = _timed(lambda: score_many(metric, items, jobs=1))
+    pool_s, pooled = _timed(lambda: score_many(metric, items, jobs=jobs))
+    if not serial == one == pooled:
+        raise AssertionError("the pool scored differently from the serial path")
+    return {"n": len(items), "serial": serial_s, "one": one_s, "pool": pool_s,
+            "timeouts": sum(1 for s in serial if s.detail.get("reason") == "timeout"),
+            "mean": sum(s.value for s in serial) / len(serial)}
+
+
+def _million_db(folder: str) -> str:
+    path = os.path.join(folder, "million.sqlite")
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, grp INTEGER, name TEXT)")
+    con.execute("INSERT INTO t SELECT x, x % 1000, 'n' || x FROM (WITH RECURSIVE c(x) AS "
+                "(SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000000) SELECT x FROM c)")
+    con.commit()
+    con.close()
+    return path
+
+
+def bench_pool(data: Path, jobs: int) -> dict:
+    dbdir = data / "text2sql" / "databases"
+    out = {"kind": "sql", "dialect": "sqlite"}
+
+    def item(pred, gold, db_id=None, path=None):
+        return MetricInput(pred, pred, gold, out,
+                           path or str(dbdir / db_id / f"{db_id}.sqlite"))
+
+    rows = [json.loads(line) for line in (data / "text2sql" / "dev.jsonl").read_text().splitlines()
+            if line.strip()]
+    spider = []
+    for i, r in enumerate(rows):
+        other = next((o["query"] for o in rows[i + 1:] + rows[:i]
+                      if o["db_id"] == r["db_id"] and o["query"] != r["query"]), r["query"])
+        spider += [item(r["query"], r["query"], r["db_id"]), item(other, r["query"], r["db_id"])]
+    slow = [item(SLOW, "SELECT 1", "flight_2")] * (4 * jobs)
+    res: dict = {"jobs": jobs}
+    res["timeouts"] = _pool_vs_serial(get_metric("execution_match")({"timeout_s": 0.5}), slow,
+                                      jobs)
+    get_metric("test_suite_match")({}).score_many(spider[:2], jobs=1)  # variants built once
+    for name in ("execution_match", "test_suite_match"):
+        res[name] = _pool_vs_serial(get_metric(name)({}), spider, jobs)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = _million_db(tmp)
+        big = []
+        for k in range(8):
+            q = f"SELECT id, name FROM t WHERE id > {k * 125_000} AND id <= {(k + 1) * 125_000}"
+            big.append(item(q + (" ORDER BY id" if k % 2 else ""), q + (" ORDER BY id" if k % 2
+                            else ""), path=db))
+        res["large"] = _pool_vs_serial(get_metric("execution_match")({}), big, jobs)
+    em = get_metric("execution_match")({})
+    bomb = [item(BOMB, "SELECT 1", "concert_singer")]
+    res["bomb_pool"], scores = _timed(lambda: score_many(em, bomb, jobs=1))
+    res["bomb_pool_detail"] = scores[0].detail
+    res["bomb_serial"], scores = _timed(lambda: [em.score(bomb[0])])
+    res["bomb_serial_detail"] = scores[0].detail
+    return res
+
+
+def print_pool(res: dict) -> None:
+    jobs = res["jobs"]
+    print(f"SQL scoring across worker processes (jobs={jobs}, one per core; wall seconds, "
+          "cold caches; 'one process' = metric.score in a loop)")
+    labels = {"timeouts": "all time out (timeout_s 0.5)", "execution_match": "Spider, execution",
+              "test_suite_match": "Spider, test suite", "large": "large results (8 x 125k)"}
+    for key, label in labels.items():
+        r = res[key]
+        note = f"   count x timeout / jobs = {r['n'] * 0.5 / jobs:.2f} s" if key == "timeouts" \
+            else ""
+        print(f"  {label:<29} n={r['n']:<4} one process {r['serial']:6.2f}  pool(1) "
+              f"{r['one']:6.2f}  pool({jobs}) {r['pool']:6.2f}   speed-up "
+              f"{r['serial'] / r['pool']:.2f}x{note}")
+    print(f"  issue 19.6 query in the pool : {res['bomb_pool']:6.2f} s  {res['bomb_pool_detail']}")
+    print(f"  issue 19.6 query in process  : {res['bomb_serial']:6.2f} s  "
+          f"{res['bomb_serial_detail']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", default=os.environ.get("TASKC_SHARED",
                                                            str(REPO.parent / "shared")))
+    parser.add_argument("--part", choices=("all", "tool", "sql", "pool"), default="all")
     args = parser.parse_args()
     data = Path(args.shared) / "data"
-    tc = bench_tool_calls(data)
+    if args.part in ("all", "tool"):
+        _print_tool(bench_tool_calls(data))
+    if args.part in ("all", "sql"):
+        _print_sql(bench_sql(data))
+    if args.part in ("all", "pool"):
+        print_pool(bench_pool(data, default_jobs()))
+
+
+def _print_tool(tc: dict) -> None:
     print(f"tool_call_equivalence, git_assistant ({tc['pairs']} pairs, repeated >= 1 s, "
           "single core, best of 3 interleaved rounds)")
     print(f"  baseline json.loads+==     : {tc['baseline']:>10,.0f} pairs/s")
     for key, label in (("gold", "gold answer texts"), ("mixed", "mixed shapes")):
         print(f"  metric, {label:<19}: {tc[key]:>10,.0f} pairs/s   target {TOOL_TARGET:,} "
               f"({tc[key] / TOOL_TARGET:.2f}x target, {tc[key] / tc['baseline']:.2f}x baseline)")
-    sq = bench_sql(data)
+
+
+def _print_sql(sq: dict) -> None:
     print(f"execution_match, Spider dev ({sq['queries']} queries, gold vs gold, cold gold cache "
           "and connections, median of 5)")
     print(f"  baseline raw sqlite3 (x2)  : {sq['baseline']:>10,.0f} queries/s")

@@ -96,6 +96,9 @@ class Metric:
     OPTIONS: ClassVar[tuple[str, ...]] = ()
     REQUIRED: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[frozenset[str]] = frozenset({"label", "tool_call", "object", "sql", "text"})
+    #: True for metrics whose `score_many` works across processes (SQL execution): the runner
+    #: scores them in one batch after the answers are in, instead of one sample at a time.
+    batched: ClassVar[bool] = False
 
     def __init__(self, options: dict | None = None):
         opts = dict(options or {})
@@ -136,6 +139,11 @@ class Metric:
     def score(self, inp: MetricInput) -> MetricScore:
         """Score one sample."""
         raise NotImplementedError
+
+    def score_many(self, inputs: Sequence[MetricInput], jobs: int | None = None) -> list[MetricScore]:
+        """Score several samples, in order (`jobs`: worker processes, for metrics that use them;
+        here one by one in this process)."""
+        return [self.score(inp) for inp in inputs]
 
     def aggregate(self, scores: Sequence[MetricScore]) -> dict:
         """Summarize per-sample scores: at least `{"mean": float, "n": int}`."""

@@ -4,7 +4,9 @@ A variant has the real database's schema (its sqlite_master DDL: tables, indexes
 random rows that respect column type affinity, PRIMARY KEY and UNIQUE constraints, and
 FOREIGN KEY references (parents are filled first, in topological order, and child key values
 are drawn from the parent's generated rows). A share of the values is sampled from the real
-database's columns so that WHERE literals of real queries hit.
+database's columns so that WHERE literals of real queries hit: every distinct value of a column
+with up to `MAX_SAMPLES` of them, else `MAX_SAMPLES` values evenly spread over its sorted
+distinct values (so that a large database is read in bounded memory, once for all variants).
 
 Variants are deterministic given (database content, seed, index) and are cached as files under
 `<tempdir>/taskc-test-suite/`, keyed by the database's sha256, the seed and the index.
@@ -21,14 +23,15 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from taskc.common.sqlite import read_only_uri
 
 MIN_ROWS = 2
 MAX_ROWS = 20
 SAMPLE_P = 0.6
 NULL_P = 0.05
 RETRIES = 25
-GENERATOR_VERSION = 1  # part of the cache key: bump whenever generation changes
+MAX_SAMPLES = 10_000
+GENERATOR_VERSION = 2  # part of the cache key: bump whenever generation changes
 
 _sha_cache: dict[tuple[str, int, int], str] = {}
 _lock = threading.Lock()
@@ -72,13 +75,16 @@ def variant_paths(path: str, k: int, seed: int = 0, cache_dir: str | None = None
     root = Path(cache_dir or os.path.join(tempfile.gettempdir(), "taskc-test-suite"))
     root.mkdir(parents=True, exist_ok=True)
     out = []
+    schema = None
     for i in range(k):
         target = root / f"{digest[:24]}-g{GENERATOR_VERSION}-s{seed}-v{i}.sqlite"
         if not target.exists():
             tmp = root / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
             if tmp.exists():
                 tmp.unlink()
-            build_variant(path, str(tmp), random.Random(f"{digest}:{GENERATOR_VERSION}:{seed}:{i}"))
+            schema = schema or read_schema(path)
+            _write_variant(schema, str(tmp),
+                           random.Random(f"{digest}:{GENERATOR_VERSION}:{seed}:{i}"))
             os.replace(tmp, target)
         out.append(str(target))
     return out
@@ -103,6 +109,22 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _samples(src: sqlite3.Connection, table: str, column: str) -> tuple:
+    """The column's distinct non-NULL values, or MAX_SAMPLES of them evenly spread."""
+    frm = f"FROM {_q(table)} WHERE {_q(column)} IS NOT NULL"
+    n = src.execute(f"SELECT count(DISTINCT {_q(column)}) {frm}").fetchone()[0]
+    cur = src.execute(f"SELECT DISTINCT {_q(column)} {frm}" +
+                      (f" ORDER BY {_q(column)}" if n > MAX_SAMPLES else ""))
+    if n <= MAX_SAMPLES:
+        vals = [r[0] for r in cur]
+    else:
+        vals, step = [], -(-n // MAX_SAMPLES)
+        for i, (v,) in enumerate(cur):
+            if i % step == 0:
+                vals.append(v)
+    return tuple(sorted(vals, key=_sort_key))
+
+
 def _read_schema(src: sqlite3.Connection) -> tuple[list[_Table], list[str], list[str]]:
     rows = src.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
                        "AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
@@ -115,10 +137,7 @@ def _read_schema(src: sqlite3.Connection) -> tuple[list[_Table], list[str], list
         info = src.execute(f"PRAGMA table_info({_q(t)})").fetchall()
         cols = []
         for _cid, cname, ctype, notnull, _dflt, _pk in info:
-            vals = [r[0] for r in src.execute(
-                f"SELECT DISTINCT {_q(cname)} FROM {_q(t)} WHERE {_q(cname)} IS NOT NULL")]
-            cols.append(_Column(cname, _affinity(ctype), bool(notnull),
-                                tuple(sorted(vals, key=_sort_key))))
+            cols.append(_Column(cname, _affinity(ctype), bool(notnull), _samples(src, t, cname)))
         pk = tuple(r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
         uniques = [pk] if pk else []
         for idx in src.execute(f"PRAGMA index_list({_q(t)})").fetchall():
@@ -235,14 +254,24 @@ def _fill_table(dst: sqlite3.Connection, t: _Table, rng: random.Random,
             break
 
 
-def build_variant(path: str, out_path: str, rng: random.Random) -> None:
-    """Write one variant of the database at `path` to `out_path` using `rng`."""
-    src = sqlite3.connect("file:" + quote(str(Path(path).resolve())) + "?mode=ro&immutable=1",
-                          uri=True)
+def read_schema(path: str) -> tuple[list[_Table], list[str], list[str]]:
+    """What variants of the database at `path` are built from: tables (columns, keys,
+    sampled values) and the DDL of tables and of indexes and views."""
+    src = sqlite3.connect(read_only_uri(path), uri=True)
     try:
-        tables, table_ddl, other_ddl = _read_schema(src)
+        return _read_schema(src)
     finally:
         src.close()
+
+
+def build_variant(path: str, out_path: str, rng: random.Random) -> None:
+    """Write one variant of the database at `path` to `out_path` using `rng`."""
+    _write_variant(read_schema(path), out_path, rng)
+
+
+def _write_variant(schema: tuple[list[_Table], list[str], list[str]], out_path: str,
+                   rng: random.Random) -> None:
+    tables, table_ddl, other_ddl = schema
     dst = sqlite3.connect(out_path, isolation_level=None)
     try:
         dst.execute("BEGIN")

@@ -40,72 +40,44 @@ def test_every_gold_query_matches_itself(sql_rows, db_copies, wrap):
         assert (s.value, s.detail) == (1.0, {}), row["query"]
 
 
-@pytest.fixture()
-def private_dbs(db_copies, tmp_path) -> Path:
-    """Fresh copies for the hostile tests (never the shared files)."""
-    out = tmp_path / "dbs"
-    out.mkdir()
-    for name in ("concert_singer", "flight_2"):
-        (out / f"{name}.sqlite").write_bytes((db_copies / f"{name}.sqlite").read_bytes())
-    return out
-
-
-def test_hostile_predictions_are_refused(private_dbs, tmp_path):
-    m = get_metric("execution_match")({})  # timeout_s 2.0, max_rows 10000
-    singer = private_dbs / "concert_singer.sqlite"
-    flight = private_dbs / "flight_2.sqlite"
+def test_hostile_predictions_are_refused(private_dbs, hostile_cases, tmp_path):
+    m = get_metric("execution_match")({})  # timeout_s 2.0
     before = {p.name: sha(p) for p in private_dbs.iterdir()}
-    x_db, y_db = tmp_path / "x.db", tmp_path / "y.db"
-    cases = [
-        (singer, "DROP TABLE singer", "denied: DELETE sqlite_master"),
-        (singer, "DELETE FROM singer", "denied: DELETE singer"),
-        (singer, "INSERT INTO singer (Singer_ID, Name) VALUES (99, 'x')", "denied: INSERT singer"),
-        (singer, "UPDATE singer SET Age = 1", "denied: UPDATE singer"),
-        (singer, f"ATTACH DATABASE '{x_db}' AS x", f"denied: ATTACH {x_db}"),
-        (singer, "PRAGMA writable_schema=1", "denied: PRAGMA writable_schema"),
-        (singer, "SELECT load_extension('x')", "denied: FUNCTION load_extension"),
-        (singer, f"VACUUM INTO '{y_db}'", f"denied: ATTACH {y_db}"),
-        (singer, "BEGIN IMMEDIATE", "denied: TRANSACTION BEGIN"),
-        (singer, "CREATE TEMP TABLE t AS SELECT * FROM singer",
-         "denied: INSERT sqlite_temp_master"),
-        (singer, "SELECT 1; DELETE FROM singer",
-         "error: You can only execute one statement at a time."),
-        (singer, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c",
-         "too many rows (> 10000)"),
-        (flight, "SELECT count(*) FROM flights a, flights b, flights c, airports d, airports e, "
-                 "airlines f", "timeout after 2s"),
-    ]
-    for db, pred, reason in cases:
-        gold = "SELECT count(*) FROM flights" if db == flight else "SELECT name FROM singer"
-        t = time.perf_counter()
+    for db, pred, gold, detail in hostile_cases:
+        t = time.thread_time()  # the limit is CPU time: a loaded machine does not change it
         s = m.score(inp(pred, gold, db))
-        elapsed = time.perf_counter() - t
-        assert (s.value, s.detail) == (0.0, {"reason": reason}), pred
+        elapsed = time.thread_time() - t
+        assert (s.value, s.detail) == (0.0, detail), pred
         assert elapsed < 2.5, (pred, elapsed)
-    assert not x_db.exists() and not y_db.exists()
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "y.db").exists()
     assert {p.name: sha(p) for p in private_dbs.iterdir()} == before
     # the connection still works after all that
+    singer = private_dbs / "concert_singer.sqlite"
     assert m.score(inp("SELECT Name FROM singer", "SELECT name FROM singer", singer)).value == 1.0
 
 
 def test_timeout_option(private_dbs):
     m = get_metric("execution_match")({"timeout_s": 0.3})
     q = "SELECT count(*) FROM flights a, flights b, flights c"
-    t = time.perf_counter()
+    t = time.thread_time()
     s = m.score(inp(q, "SELECT 1", private_dbs / "flight_2.sqlite"))
-    assert s.detail == {"reason": "timeout after 0.3s"}
-    assert time.perf_counter() - t < 0.8
+    assert s.detail == {"reason": "timeout", "timeout_s": 0.3}
+    assert time.thread_time() - t < 0.8
+    gold = m.score(inp("SELECT 1", q, private_dbs / "flight_2.sqlite"))
+    assert gold.detail == {"reason": "gold failed: timeout after 0.3s"}
+    assert m.aggregate([s, gold]) == {"mean": 0.0, "n": 2, "timeouts": 1}
 
 
-def test_row_cap(db_copies):
+def test_no_row_cap_decides_a_score(db_copies):
     db = db_copies / "flight_2.sqlite"
-    m = get_metric("execution_match")({"max_rows": 100})
+    m = get_metric("execution_match")({"max_rows": 100})  # accepted, no longer a cap
+    assert m.score(inp("SELECT * FROM flights", "SELECT * FROM flights", db)).value == 1.0
     s = m.score(inp("SELECT * FROM flights", "SELECT * FROM airports LIMIT 5", db))
-    assert s.detail == {"reason": "too many rows (> 100)"}
+    assert s.detail == {"reason": "different result", "rows": 6, "gold_rows": 5,
+                        "ordered": False, "more_rows": True}
     s = m.score(inp("SELECT * FROM airports LIMIT 5", "SELECT * FROM flights", db))
-    assert s.detail == {"reason": "gold failed: too many rows (> 100)"}
-    m2 = get_metric("execution_match")({"max_rows": 1200})
-    assert m2.score(inp("SELECT * FROM flights", "SELECT * FROM flights", db)).value == 1.0
+    assert s.detail == {"reason": "different result", "rows": 5, "gold_rows": 1200,
+                        "ordered": False}
 
 
 def test_result_comparison(db_copies):

@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 from taskc.metrics import MetricInput, get_metric
-from taskc.metrics.sql_variants import build_variant, variant_paths
+from taskc.metrics.sql_variants import (MAX_SAMPLES, build_variant, read_schema,
+                                        variant_paths)
 
 SQL = {"kind": "sql", "dialect": "sqlite"}
 DBS = ("car_1", "concert_singer", "course_teach", "cre_Doc_Template_Mgt",
@@ -135,3 +136,17 @@ def test_variants_sample_real_values(db_copies, tmp_path):
         names = {n for (n,) in sqlite3.connect(path).execute("SELECT name FROM singer")}
         hits += len(names & real)
     assert hits > 0
+
+
+def test_a_large_database_is_sampled_in_bounded_memory(million_db):
+    tables, _, _ = read_schema(str(million_db))
+    samples = {c.name: c.samples for c in tables[0].columns}
+    assert len(samples["id"]) == len(samples["name"]) == MAX_SAMPLES  # of 1,000,000
+    assert samples["id"][:3] == (1, 101, 201) and samples["id"][-1] == 999_901
+    assert len(samples["grp"]) == 1000  # every value of a small column
+    ts = get_metric("test_suite_match")({"variants": 2})
+    gold = "SELECT id, name FROM t WHERE grp = 7"
+    assert ts.score(inp(gold, gold, million_db)).value == 1.0
+    s = ts.score(inp("SELECT id, name FROM t WHERE grp = 7 AND id != 7", gold, million_db))
+    assert s.detail == {"reason": "different result", "rows": 999, "gold_rows": 1000,
+                        "ordered": False}
