@@ -1,4 +1,4 @@
-"""`taskc verify`: every gold answer of every split through the compiled constraint, token by token,
+"""`taskc verify` (CLI layer): every gold answer of every split through the compiled constraint, token by token,
 in the real grammar engines with the real Qwen vocabulary. Also the users' dataset linter."""
 
 from __future__ import annotations
@@ -24,9 +24,16 @@ def verify_items(contract) -> list:
     return items
 
 
-def run_verify(contracts, as_json: bool, engines: tuple[str, ...]) -> int:
+def verify_command(contracts, as_json: bool, engines: tuple[str, ...]) -> int:
     """Verify each contract; print counts, compile times and rejections; 1 on any rejection."""
+    from taskc.constraints.engines import ENGINES
     from taskc.constraints.verify import verify
+    from taskc.errors import TaskcError
+
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise TaskcError(f"unknown grammar engine '{unknown[0] if unknown else ''}' in --engines "
+                         f"(known: {', '.join(ENGINES)})")
 
     reports: dict[str, Any] = {}
     failed = False
@@ -36,7 +43,7 @@ def run_verify(contracts, as_json: bool, engines: tuple[str, ...]) -> int:
             reports[contract.name] = {"accepted": 0, "total": 0, "engines": {}, "rejected": [],
                                       "note": f"{contract.output.kind} outputs have no constraint"}
             continue
-        report = verify(items, engines=engines).to_json()
+        report = verify(items, engines=engines, on_engine=_progress(contract.name)).to_json()
         reports[contract.name] = report
         failed = failed or bool(report["rejected"]) or report["accepted"] != report["total"]
     if as_json:
@@ -46,6 +53,19 @@ def run_verify(contracts, as_json: bool, engines: tuple[str, ...]) -> int:
         for name, report in reports.items():
             _print(name, report)
     return 1 if failed else 0
+
+
+def _progress(task: str):
+    """One line on stderr as each engine starts (text2sql takes tens of seconds in all)."""
+    import time
+
+    started = [time.perf_counter()]
+
+    def report(engine: str, n: int) -> None:
+        print(f"verify {task}: {engine} ({n} gold answers; {time.perf_counter() - started[0]:.1f} s so far)",
+              file=sys.stderr, flush=True)
+
+    return report
 
 
 def _print(name: str, report: dict[str, Any]) -> None:

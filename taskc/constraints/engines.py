@@ -8,7 +8,7 @@ Three engines, each behind the same small interface (`get_engine(name)`):
 
 `CompiledConstraint.accepts(text)` tokenizes the canonical text with the Qwen tokenizer, feeds
 the matcher token by token and finally requires end-of-sequence (``<|im_end|>``) to be allowed,
-which is what "the model may stop here" means. `random_walk` (module `walks`) samples, at each
+which is what "the model may stop here" means. `walks.random_walk` samples, at each
 step, a uniformly random token among those the mask allows (EOS included when allowed): every
 completed walk is a string the engine would let a model produce, so validating walks tests the
 constraint's soundness. Per-process caches hold each engine's vocabulary setup (about 1 s each
@@ -28,7 +28,7 @@ from .ir import Constraint
 from .qwen_vocab import EOS_TOKEN_ID, QWEN_VOCAB_SIZE, SPECIAL_START_ID, load_qwen_tokenizer
 
 ENGINES = ("xgrammar", "llguidance", "outlines-core")
-_WORDS = (QWEN_VOCAB_SIZE + 31) // 32
+MASK_WORDS = (QWEN_VOCAB_SIZE + 31) // 32
 _ROLLBACK = 4  # tokens a matcher can take back (the random walk's one-token lookahead)
 
 
@@ -131,23 +131,6 @@ class CompiledConstraint:
         return res.ok, res.position
 
 
-def random_walk(
-    constraint: CompiledConstraint | Constraint,
-    n: int,
-    cap: int,
-    seed: int = 0,
-    finish: int | None = None,
-    engine: str = "xgrammar",
-) -> Any:
-    """`n` seeded random walks, uniform over the allowed tokens, through a compiled constraint
-    (or a `Constraint`, compiled here with `engine`); see `taskc.constraints.walks.random_walk`,
-    whose `WalkResult` (texts, truncated, per-token mask_us) it returns."""
-    from .walks import random_walk as walk
-
-    compiled = constraint if isinstance(constraint, CompiledConstraint) else get_engine(engine).compile(constraint)
-    return walk(compiled, n, cap, seed=seed, finish=finish)
-
-
 # --- engines ---------------------------------------------------------------------------------
 
 
@@ -156,7 +139,7 @@ class _XgrMatcher(Matcher):
         import xgrammar as xgr
 
         self._m = xgr.GrammarMatcher(ctx, override_stop_tokens=[EOS_TOKEN_ID])
-        self._buf = np.zeros((1, _WORDS), dtype=np.int32)
+        self._buf = np.zeros((1, MASK_WORDS), dtype=np.int32)
 
     def reset(self) -> None:
         self._m.reset()
@@ -179,11 +162,11 @@ class _LlgMatcher(Matcher):
     def __init__(self, grammar: str):
         import llguidance
 
-        self._pristine = llguidance.LLMatcher(_llg_tokenizer(), grammar, log_level=0)
+        self._pristine = llguidance.LLMatcher(llguidance_tokenizer(), grammar, log_level=0)
         if self._pristine.is_error():
             raise ValueError(f"llguidance: {self._pristine.get_error()}")
         self._m = self._pristine.deep_copy()
-        self._buf = np.zeros((1, _WORDS), dtype=np.int32)
+        self._buf = np.zeros((1, MASK_WORDS), dtype=np.int32)
 
     def reset(self) -> None:
         # an llguidance matcher never leaves an error state (and reset() after EOS is not
@@ -243,7 +226,7 @@ def _xgr_compiler() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _llg_tokenizer() -> Any:
+def llguidance_tokenizer() -> Any:
     import llguidance.hf
 
     return llguidance.hf.from_tokenizer(load_qwen_tokenizer(), n_vocab=QWEN_VOCAB_SIZE, eos_token=EOS_TOKEN_ID)
@@ -277,7 +260,7 @@ class GrammarEngine:
     def warm_up(self) -> None:
         """Pay the one-off vocabulary setup now (so compile timings exclude it)."""
         token_bytes()
-        {"xgrammar": _xgr_compiler, "llguidance": _llg_tokenizer, "outlines-core": _oc_vocabulary}[self.name]()
+        {"xgrammar": _xgr_compiler, "llguidance": llguidance_tokenizer, "outlines-core": _oc_vocabulary}[self.name]()
 
     def compile(self, c: Constraint) -> CompiledConstraint:
         """Compile `c` with the Qwen vocabulary; raises ValueError if unsupported or invalid."""
@@ -295,7 +278,7 @@ class GrammarEngine:
             import llguidance
 
             grammar = lower.to_llguidance_grammar(c)
-            probe = llguidance.LLMatcher(_llg_tokenizer(), grammar, log_level=0)
+            probe = llguidance.LLMatcher(llguidance_tokenizer(), grammar, log_level=0)
             if probe.is_error():
                 raise ValueError(f"llguidance: {probe.get_error()}")
             factory = lambda: _LlgMatcher(grammar)  # noqa: E731

@@ -9,8 +9,10 @@ vLLM (>= 0.12) takes constraints only in ``structured_outputs``; the old ``guide
 ``guided_choice`` / ``guided_regex`` / ``guided_grammar`` fields are silently ignored there (the
 request runs unconstrained), so nothing here ever produces a ``guided_*`` key. vLLM's per-request
 ``disable_any_whitespace`` is ignored too: whitespace must be turned off for the whole engine,
-with `VLLM_ENGINE_CONFIG` (offline ``LLM(structured_outputs_config=...)``) or
-`VLLM_SERVER_FLAGS` / `vllm_server_args()` (the OpenAI-compatible server).
+with the contract's `engine` block (`engine_settings(kind)`: offline
+``LLM(structured_outputs_config=...)``) or `vllm_server_flags(engine)` / `vllm_server_args(engine)`
+(the OpenAI-compatible server). The backend (xgrammar or guidance) is chosen per output kind
+(`ENGINE_BACKENDS`), from the engine throughput measured by bench/engine_throughput.py.
 
 One JSON Schema keyword is lowered by taskc rather than by xgrammar: a string's ``minLength`` /
 ``maxLength``, which xgrammar 0.2.8 turns into a class without JSON escapes (`xgrammar_json`).
@@ -26,13 +28,13 @@ from typing import Any
 from .ir import Constraint
 from .xgrammar_json import ebnf_for_json
 
-#: ``LLM(..., structured_outputs_config=VLLM_ENGINE_CONFIG)``.
+#: ``LLM(..., structured_outputs_config=VLLM_ENGINE_CONFIG)``: the xgrammar engine config (what a
+#: vLLM engine or server is started with when no contract says otherwise, e.g. the test fixtures).
 VLLM_ENGINE_CONFIG: dict[str, Any] = {"backend": "xgrammar", "disable_any_whitespace": True}
-#: The llguidance backend, same whitespace rule. For Lark grammars (SQL) its masks cost
-#: microseconds where xgrammar's cost milliseconds (bench/RESULTS.md, "Grammars").
+#: The llguidance backend, same whitespace rule.
 VLLM_GUIDANCE_CONFIG: dict[str, Any] = {"backend": "guidance", "disable_any_whitespace": True}
 _VLLM_CONFIG_JSON = json.dumps(VLLM_ENGINE_CONFIG, separators=(",", ":"))
-#: Flags for ``python -m vllm.entrypoints.openai.api_server`` (shell syntax).
+#: Flags for ``python -m vllm.entrypoints.openai.api_server`` (shell syntax), xgrammar config.
 VLLM_SERVER_FLAGS = f"--structured-outputs-config '{_VLLM_CONFIG_JSON}'"
 #: llguidance JSON options for compact output (see llguidance docs/json_schema.md).
 LLGUIDANCE_JSON_OPTIONS: dict[str, Any] = {
@@ -41,10 +43,47 @@ LLGUIDANCE_JSON_OPTIONS: dict[str, Any] = {
     "key_separator": ":",
 }
 
+#: The vLLM structured-output backend a contract asks for, per output kind, from
+#: ``bench/engine_throughput.py`` (bench/RESULTS.md, "Engine throughput"): the one whose mask
+#: work takes the smaller share of the constrained engine's time in the same runs. SQL:
+#: guidance (llguidance's lexer masks the canonical grammar several times cheaper than
+#: xgrammar, which also lets UTF-8-encoded surrogates into string literals); labels, tool calls
+#: and objects: xgrammar (precomputed masks, microseconds). Kinds that share a constraint type
+#: share a backend (tool_call and object are both JSON Schema), so `backend_for` can tell the
+#: backend from a constraint alone.
+ENGINE_BACKENDS: dict[str, str] = {"label": "xgrammar", "tool_call": "xgrammar", "object": "xgrammar", "sql": "guidance"}
+_KIND_OF_TYPE = {"choice": "label", "json_schema": "tool_call", "regex": "label", "grammar": "sql"}
 
-def vllm_server_args() -> list[str]:
-    """`VLLM_SERVER_FLAGS` as an argv list (for ``subprocess``, no shell quoting)."""
-    return ["--structured-outputs-config", _VLLM_CONFIG_JSON]
+
+def backend_for(c: Constraint | None) -> str:
+    """The structured-output backend a contract chooses for this constraint's output kind."""
+    if c is None:
+        return ENGINE_BACKENDS["label"]
+    return ENGINE_BACKENDS[_KIND_OF_TYPE[c.type]]
+
+
+def engine_settings(kind: str) -> dict[str, Any]:
+    """The contract's `engine` block for a constrained output kind: the vLLM engine-wide
+    structured-outputs configuration every row is decoded under (a fresh copy)."""
+    if kind not in ENGINE_BACKENDS:
+        raise ValueError(f"no structured-output backend for output kind {kind!r}")
+    return {"structured_outputs_config": {"backend": ENGINE_BACKENDS[kind], "disable_any_whitespace": True}}
+
+
+def _config_json(engine: dict[str, Any] | None) -> str:
+    config = (engine or {}).get("structured_outputs_config") or VLLM_ENGINE_CONFIG
+    return json.dumps(config, separators=(",", ":"))
+
+
+def vllm_server_args(engine: dict[str, Any] | None = None) -> list[str]:
+    """The server flags for a contract's `engine` block (default: `VLLM_ENGINE_CONFIG`) as an argv
+    list (for ``subprocess``, no shell quoting)."""
+    return ["--structured-outputs-config", _config_json(engine)]
+
+
+def vllm_server_flags(engine: dict[str, Any] | None = None) -> str:
+    """The same flags in shell syntax (``--structured-outputs-config '{...}'``)."""
+    return f"--structured-outputs-config '{_config_json(engine)}'"
 
 
 def _check(c: Constraint) -> None:
@@ -57,12 +96,13 @@ def _check(c: Constraint) -> None:
         raise ValueError("a choice constraint needs at least one choice")
 
 
-def to_vllm_structured_outputs(c: Constraint | None, backend: str = "xgrammar") -> dict[str, Any] | None:
+def to_vllm_structured_outputs(c: Constraint | None, backend: str | None = None) -> dict[str, Any] | None:
     """The ``structured_outputs`` request field: ``{"choice": [...]}``, ``{"json": schema}``,
     ``{"regex": p}`` or ``{"grammar": lark}``; None for an unconstrained (text) output.
 
-    `backend` is the engine's structured-output backend. For xgrammar (and vLLM's "auto", which
-    picks it), a JSON schema with a length-bounded string is sent as the EBNF of
+    `backend` is the engine's structured-output backend (default: the one a contract chooses for
+    this constraint, `backend_for`). For xgrammar (and vLLM's "auto", which picks it), a JSON
+    schema with a length-bounded string is sent as the EBNF of
     `xgrammar_json.ebnf_for_json` (xgrammar's own lowering of those strings refuses JSON escapes);
     without xgrammar installed it stays ``{"json": schema}``.
 
@@ -72,6 +112,7 @@ def to_vllm_structured_outputs(c: Constraint | None, backend: str = "xgrammar") 
     if c is None:
         return None
     _check(c)
+    backend = backend_for(c) if backend is None else backend
     if c.type == "choice":
         return {"choice": list(c.choices or ())}
     if c.type == "json_schema":
@@ -88,7 +129,7 @@ def to_vllm_structured_outputs(c: Constraint | None, backend: str = "xgrammar") 
     return {"grammar": c.grammar}
 
 
-def to_vllm_params(c: Constraint | None, backend: str = "xgrammar") -> Any:
+def to_vllm_params(c: Constraint | None, backend: str | None = None) -> Any:
     """``vllm.sampling_params.StructuredOutputsParams`` for ``SamplingParams(structured_outputs=...)``.
 
     None for an unconstrained output. Imports vLLM.

@@ -1,4 +1,12 @@
-"""A Lark grammar for SQLite SELECT queries, specialised to one database.
+"""A Lark grammar for SQLite SELECT queries, specialised to one database, in two forms.
+
+``form="canonical"`` (what a contract uses unless its spec says ``grammar: permissive``) admits
+only the spelling of `taskc.constraints.canonical_sql`: upper-case keywords, each name spelled
+once as in the schema, single spaces, aliases T1-T9 (`_sql_canonical_rules`). A model trained on
+the contract's canonical gold answers meets it at inference; its masks cost a fraction of the
+permissive ones (bench/RESULTS.md, "Engine throughput"). The rest of this docstring describes
+the permissive form, whose design choices (bounds, ASCII-only case folding, no ``--``, the
+three consumers) the canonical form shares.
 
 `sql_grammar(sqlite_tables(db))` allows only that database's table names where a table is
 expected and only its column names where a column is expected (any spelling case; names that are
@@ -31,29 +39,18 @@ two alternatives of the enclosing rule (a rule with eight became 256; Earley cra
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
+from . import _sql_canonical_rules
+from taskc.common.sqlite import connect_read_only, table_columns
+
 from ._sql_rules import rules
+from .sql_names import SQLITE_KEYWORDS, needs_quotes, quote_name, spellings  # noqa: F401 (SQLITE_KEYWORDS: re-exported)
 
-#: Every SQLite keyword (https://sqlite.org/lang_keywords.html), plus TRUE / FALSE: a schema
-#: name that is one is only offered quoted. (Aliases cannot be one: see `alias_regex`.)
-SQLITE_KEYWORDS = frozenset(
-    """ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN
-    BETWEEN BY CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS CURRENT
-    CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED DELETE DESC DETACH
-    DISTINCT DO DROP EACH ELSE END ESCAPE EXCEPT EXCLUDE EXCLUSIVE EXISTS EXPLAIN FAIL FILTER FIRST
-    FOLLOWING FOR FOREIGN FROM FULL GENERATED GLOB GROUP GROUPS HAVING IF IGNORE IMMEDIATE IN INDEX
-    INDEXED INITIALLY INNER INSERT INSTEAD INTERSECT INTO IS ISNULL JOIN KEY LAST LEFT LIKE LIMIT MATCH
-    MATERIALIZED NATURAL NO NOT NOTHING NOTNULL NULL NULLS OF OFFSET ON OR ORDER OTHERS OUTER OVER
-    PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE RANGE RECURSIVE REFERENCES REGEXP REINDEX
-    RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS SAVEPOINT SELECT SET TABLE TEMP
-    TEMPORARY THEN TIES TO TRANSACTION TRIGGER UNBOUNDED UNION UNIQUE UPDATE USING VACUUM VALUES VIEW
-    VIRTUAL WHEN WHERE WINDOW WITH WITHOUT TRUE FALSE""".split()
-)
+#: The two grammar forms: ``canonical`` admits only `canonical_sql`'s spelling (the default for a
+#: contract, whose gold answers are written so); ``permissive`` any spelling SQLite reads.
+SQL_FORMS = ("canonical", "permissive")
 
-_ID_START = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
-_ID_CHAR = _ID_START + "0123456789"
 
 # Scalar and aggregate functions by arity (SQLite 3.32+ core functions).
 _FUNCS_1 = "abs length lower upper typeof hex quote unicode likely zeroblob randomblob".split()
@@ -69,23 +66,12 @@ _AGG_1 = "sum avg total".split()
 _TYPES = "INTEGER INT REAL TEXT NUMERIC FLOAT DOUBLE VARCHAR CHAR BOOLEAN DATE DATETIME BLOB".split()
 
 def sqlite_tables(db_path: str | Path) -> dict[str, list[str]]:
-    """Tables (and views) of a SQLite file with their columns, both in schema order.
-
-    The file is opened read-only (``mode=ro``); SQLite's internal ``sqlite_*`` tables are left out.
-    """
-    path = Path(db_path)
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    """Tables (and views) of a SQLite file with their columns, both in schema order, read through
+    `taskc.common.sqlite` (read-only, creating nothing, not even a WAL file's `-shm`); SQLite's
+    internal ``sqlite_*`` tables are left out."""
+    con = connect_read_only(db_path)
     try:
-        names = [
-            row[0]
-            for row in con.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
-            )
-        ]
-        return {name: [row[1] for row in con.execute("SELECT * FROM pragma_table_info(?)", (name,))] for name in names}
+        return table_columns(con)
     finally:
         con.close()
 
@@ -122,12 +108,7 @@ def _lark_str(text: str) -> str:
 
 
 def _is_bare_identifier(name: str) -> bool:
-    return (
-        bool(name)
-        and name[0] in _ID_START
-        and all(ch in _ID_CHAR for ch in name)
-        and name.upper() not in SQLITE_KEYWORDS
-    )
+    return not needs_quotes(name)
 
 
 def _longest_first(words: list[str]) -> list[str]:
@@ -136,7 +117,7 @@ def _longest_first(words: list[str]) -> list[str]:
     return sorted(words, key=len, reverse=True)
 
 
-def _name_alternatives(names: list[str]) -> str:
+def name_alternatives(names: list[str]) -> str:
     """Lark alternatives for schema names: bare (when SQLite allows it) or quoted three ways."""
     alts: list[str] = []
     seen: set[str] = set()
@@ -168,28 +149,35 @@ def alias_regex(max_letters: int = 3, max_digits: int = 2) -> str:
     return f"[A-Za-z]({rest}{digits})?"
 
 
-def sql_grammar(tables: dict[str, list[str]], max_string: int | None = None) -> str:
+def sql_grammar(tables: dict[str, list[str]], max_string: int | None = None, form: str = "permissive") -> str:
     """A Lark grammar (start rule ``start``) for SQLite SELECT queries over these tables.
 
-    `tables` maps table names to column names, as `sqlite_tables` returns. Keywords match in any
-    (ASCII) case; table and column names in any case, bare or quoted. `max_string` bounds string
-    literals (characters); leave it None for real models and set it (e.g. 64) where a
-    random-weight model must finish: it never closes an unbounded string within a few hundred
-    tokens, but a bounded string costs xgrammar ~80 ms per mask inside it (llguidance: no cost).
-    See the module doc for the scope.
+    `tables` maps table names to column names, as `sqlite_tables` returns. `form` "permissive":
+    keywords match in any (ASCII) case, table and column names in any case, bare or quoted, with
+    1-4 spaces or a newline between words. "canonical": only the spelling of
+    `taskc.constraints.canonical_sql` (upper-case keywords, names as in the schema, single
+    spaces, aliases T1-T9), a much smaller language over the same statements. `max_string`
+    bounds string literals (characters); leave it None for real models and set it (e.g. 64)
+    where a random-weight model must finish: it never closes an unbounded string within a few
+    hundred tokens, but a bounded string costs xgrammar ~80 ms per mask inside it (llguidance:
+    no cost). See the module doc for the scope.
     """
+    if form not in SQL_FORMS:
+        raise ValueError(f"unknown SQL grammar form {form!r} (expected one of {', '.join(SQL_FORMS)})")
     if not tables:
         raise ValueError("a SQL grammar needs at least one table")
     columns = [col for cols in tables.values() for col in cols]
     if not columns:
         raise ValueError("the tables have no columns")
+    if form == "canonical":
+        return _canonical_grammar(tables, max_string)
 
     def terminal(name: str, words: list[str]) -> str:
         return f"{name}: " + " | ".join(_lark_str(w) for w in _longest_first(words))
 
     lines = [
-        f"TABLE: {_name_alternatives(list(tables))}",
-        f"COLUMN: {_name_alternatives(columns)}",
+        f"TABLE: {name_alternatives(list(tables))}",
+        f"COLUMN: {name_alternatives(columns)}",
         f"ALIAS: /{alias_regex()}/",
         f"TYPE_NAME: {' | '.join(_lark_str(t) for t in _TYPES)}",
         terminal("AGG_1", _AGG_1),
@@ -206,6 +194,20 @@ def sql_grammar(tables: dict[str, list[str]], max_string: int | None = None) -> 
     return _ci_rules(rules(max_string)) + "\n".join(lines) + "\n"
 
 
-def sql_grammar_for_db(db_path: str | Path, max_string: int | None = None) -> str:
-    """Shorthand: `sql_grammar(sqlite_tables(db_path), max_string)`."""
-    return sql_grammar(sqlite_tables(db_path), max_string)
+def _canonical_grammar(tables: dict[str, list[str]], max_string: int | None) -> str:
+    """The canonical form: each name once, in its canonical spelling (`sql_names.spellings`)."""
+    import json
+
+    table_names, column_names, _ = spellings(tables)
+
+    def exact(names) -> str:
+        spelled = sorted({quote_name(n) for n in names}, key=lambda n: (-len(n), n))
+        return " | ".join(json.dumps(n, ensure_ascii=False) for n in spelled)
+
+    names = [f"TABLE: {exact(table_names.values())}", f"COLUMN: {exact(column_names.values())}"]
+    return _sql_canonical_rules.rules(max_string) + "\n".join(names) + "\n"
+
+
+def sql_grammar_for_db(db_path: str | Path, max_string: int | None = None, form: str = "permissive") -> str:
+    """Shorthand: `sql_grammar(sqlite_tables(db_path), max_string, form)`."""
+    return sql_grammar(sqlite_tables(db_path), max_string, form)

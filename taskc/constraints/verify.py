@@ -12,7 +12,7 @@ are xgrammar (what vLLM uses) and llguidance; pass ``engines=ALL_ENGINES`` to in
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +75,8 @@ def _compile_stats(times: list[float]) -> dict[str, float]:
     }
 
 
-def verify(items: Iterable[VerifyItem], engines: Iterable[str] = DEFAULT_ENGINES) -> VerifyReport:
+def verify(items: Iterable[VerifyItem], engines: Iterable[str] = DEFAULT_ENGINES,
+           on_engine: Callable[[str, int], None] | None = None) -> VerifyReport:
     """Check every item's text against its constraint in each engine (see the module doc).
 
     Per engine the report gives ``accepted`` / ``total`` (items it applies to), ``compile_ms``
@@ -88,6 +89,8 @@ def verify(items: Iterable[VerifyItem], engines: Iterable[str] = DEFAULT_ENGINES
     refused: set[int] = set()
     checked: set[int] = set()
     for name in engines:
+        if on_engine is not None:  # progress: this engine is about to check len(items) answers
+            on_engine(name, len(items))
         engine = get_engine(name)
         info: dict[str, Any] = {"accepted": 0, "total": 0, "compile_ms": {"n": 0}, "skipped": None}
         report.engines[name] = info

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .engines import _WORDS, CompiledConstraint, Matcher, token_bytes
+from .engines import MASK_WORDS, CompiledConstraint, Matcher, token_bytes
 from .qwen_vocab import EOS_TOKEN_ID, SPECIAL_START_ID
 
 _CLOSERS = set(b"\"')]};")
@@ -25,7 +25,7 @@ _LOOKAHEAD = 12  # candidate tokens tried per finishing step (twice as many when
 def _closer_words() -> np.ndarray:
     """Bitmask of tokens made only of closing delimiters (``"``, ``'``, ``)``, ``]``, ``}``,
     ``;``), used to finish long random walks: they never open a bracket."""
-    bits = np.zeros(_WORDS * 32, dtype=bool)
+    bits = np.zeros(MASK_WORDS * 32, dtype=bool)
     for idx, raw in enumerate(token_bytes()[:SPECIAL_START_ID]):
         if raw and set(raw) <= _CLOSERS:
             bits[idx] = True
@@ -78,7 +78,8 @@ def _pick(words: np.ndarray, rng: np.random.Generator) -> int:
     raise AssertionError("unreachable")
 
 
-def _allowed_ids(words: np.ndarray) -> np.ndarray:
+def allowed_ids(words: np.ndarray) -> np.ndarray:
+    """The token ids a packed 32-bit mask allows."""
     return np.flatnonzero(np.unpackbits(words.view(np.uint8), bitorder="little"))
 
 
@@ -87,12 +88,12 @@ def _finishing_token(m: Matcher, words: np.ndarray, rng: np.random.Generator) ->
     of closing delimiters, or of all allowed tokens when there are none. One step of lookahead:
     a candidate after which EOS is allowed wins; else the closing candidate that leaves the
     fewest tokens allowed (a quote that closes a string rather than one inside it); else any."""
-    closing = _allowed_ids(words & _closer_words())
+    closing = allowed_ids(words & _closer_words())
     if len(closing):
         single = closing[np.isin(closing, _single_closers())]
         pool = np.concatenate([single, rng.permutation(np.setdiff1d(closing, single))[:_LOOKAHEAD]])
     else:
-        pool = rng.permutation(_allowed_ids(words))[: 2 * _LOOKAHEAD]
+        pool = rng.permutation(allowed_ids(words))[: 2 * _LOOKAHEAD]
     probe = np.zeros_like(words)
     eos_word, eos_bit = divmod(EOS_TOKEN_ID, 32)
     ending: list[int] = []
@@ -127,7 +128,7 @@ def random_walk(compiled: CompiledConstraint, n: int, cap: int, seed: int = 0, f
     """
     rng = np.random.default_rng(seed)
     finish = cap if finish is None else finish
-    words = np.zeros(_WORDS, dtype=np.int32)
+    words = np.zeros(MASK_WORDS, dtype=np.int32)
     eos_word, eos_bit = divmod(EOS_TOKEN_ID, 32)
     out = WalkResult()
     for _ in range(n):

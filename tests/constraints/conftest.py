@@ -177,13 +177,15 @@ def pii() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def text2sql() -> dict[str, Any]:
-    """text2sql: per database its path, tables and grammar constraint; the 484 gold rows."""
+    """text2sql: per database its path, tables and grammar constraints (`constraint`: the
+    permissive grammar, `canonical`: the canonical one); the 484 gold rows."""
     folder = need(DATA / "text2sql")
     rows = [json.loads(line) for line in (folder / "dev.jsonl").read_text().splitlines() if line]
     dbs = {}
     for db_id in dict.fromkeys(r["db_id"] for r in rows):
         path = folder / "databases" / db_id / f"{db_id}.sqlite"
         tables = sqlite_tables(path)
-        dbs[db_id] = {"path": path, "tables": tables, "constraint": Constraint("grammar", grammar=sql_grammar(tables))}
+        dbs[db_id] = {"path": path, "tables": tables, "constraint": Constraint("grammar", grammar=sql_grammar(tables)),
+                      "canonical": Constraint("grammar", grammar=sql_grammar(tables, form="canonical"))}
     return {"rows": rows, "dbs": dbs}
 

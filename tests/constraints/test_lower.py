@@ -35,6 +35,36 @@ def test_vllm_engine_and_server_config() -> None:
     assert flag == "--structured-outputs-config" and json.loads(value) == lower.VLLM_ENGINE_CONFIG
 
 
+def test_engine_settings_per_output_kind() -> None:
+    """The contract's engine block names the backend chosen for its output kind; the server flags
+    carry the same config; kinds with the same constraint type share a backend, so the lowering
+    of a constraint alone (what the OpenAI-compatible backend does) matches the contract."""
+    for kind, backend in lower.ENGINE_BACKENDS.items():
+        engine = lower.engine_settings(kind)
+        assert engine == {"structured_outputs_config": {"backend": backend, "disable_any_whitespace": True}}
+        flag, value = lower.vllm_server_args(engine)
+        assert flag == "--structured-outputs-config" and json.loads(value) == engine["structured_outputs_config"]
+        assert lower.vllm_server_flags(engine) == f"--structured-outputs-config '{value}'"
+    assert set(lower.ENGINE_BACKENDS) == {"label", "tool_call", "object", "sql"}
+    assert set(lower.ENGINE_BACKENDS.values()) <= {"xgrammar", "guidance"}
+    assert lower.ENGINE_BACKENDS["tool_call"] == lower.ENGINE_BACKENDS["object"]
+    kinds = {"choice": "label", "json_schema": "object", "regex": "label", "grammar": "sql"}
+    for c in CONSTRAINTS:
+        assert lower.backend_for(c) == lower.ENGINE_BACKENDS[kinds[c.type]]
+    with pytest.raises(ValueError, match="no structured-output backend for output kind 'text'"):
+        lower.engine_settings("text")
+    assert lower.vllm_server_flags({}) == lower.VLLM_SERVER_FLAGS  # no constraint: the default config
+
+
+def test_json_lowering_follows_the_backend() -> None:
+    """A length-bounded string: xgrammar is sent taskc's EBNF, guidance the schema itself."""
+    bounded = Constraint.json({"type": "object", "properties": {"m": {"type": "string", "minLength": 1}},
+                               "required": ["m"], "additionalProperties": False})
+    assert set(lower.to_vllm_structured_outputs(bounded, "xgrammar")) == {"grammar"}
+    assert lower.to_vllm_structured_outputs(bounded, "guidance") == {"json": bounded.schema}
+    assert lower.to_vllm_structured_outputs(bounded) == lower.to_vllm_structured_outputs(bounded, lower.backend_for(bounded))
+
+
 def test_no_lowering_output_mentions_guided() -> None:
     """vLLM >= 0.12 ignores guided_* fields and runs the request unconstrained."""
     outputs = [lower.VLLM_SERVER_FLAGS, *lower.vllm_server_args()]
