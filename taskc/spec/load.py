@@ -13,7 +13,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from taskc.errors import Diagnostic, SpecError
 from taskc.spec.model import OUTPUT_MODELS, Spec
+from taskc.spec.paths import ProjectRoot, project_root, regular_file_problem
 from taskc.spec.yaml_source import Located, load_yaml
+
+#: A spec is a page of YAML; data belongs in data files. Bigger files are refused unread.
+MAX_SPEC_BYTES = 1024 * 1024
+#: Unknown top-level fields reported one by one; the rest are counted.
+MAX_UNKNOWN_FIELDS = 20
 
 # What a union-typed field accepts, in words, for errors where no single branch fits.
 _UNION_WORDS = {
@@ -35,11 +41,17 @@ class LoadedSpec:
     output: BaseModel | None
     problems: tuple[Diagnostic, ...]
     text: str
+    root: ProjectRoot | None = None
 
     @property
     def base_dir(self) -> Path:
         """Paths in a spec are relative to the spec file."""
         return self.path.parent
+
+    @property
+    def project(self) -> ProjectRoot:
+        """Where the files this spec names may lie (taskc.spec.paths)."""
+        return self.root if self.root is not None else project_root(self.path)
 
     @property
     def spec(self) -> Spec:
@@ -62,19 +74,15 @@ def _adapter(name: str) -> TypeAdapter:
     return TypeAdapter(annotation)
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
-    """Parse and shape-check a spec file section by section.
+def load_spec(path: str | Path, allow_outside: tuple[str | Path, ...] = ()) -> LoadedSpec:
+    """Parse and shape-check a spec file section by section; `allow_outside` names places
+    outside the project root its files may lie in (taskc.spec.paths).
 
-    Raises SpecError only when nothing can be checked further (unreadable file, invalid YAML,
-    not a mapping); otherwise the problems ride along in `LoadedSpec.problems`."""
+    Raises SpecError only when nothing can be checked further (unreadable or oversized file,
+    invalid YAML, not a mapping); otherwise the problems ride along in `LoadedSpec.problems`."""
     spec_path = Path(path)
     shown = display_path(spec_path)
-    try:
-        text = spec_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Diagnostic(shown, 1, 1, "spec file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([Diagnostic(shown, 1, 1, f"cannot read spec: {exc}")]) from None
+    text = _read_spec(spec_path, shown)
     source, problems = load_yaml(text, shown)
     if source is None:
         raise SpecError(problems)
@@ -83,11 +91,14 @@ def load_spec(path: str | Path) -> LoadedSpec:
         raise SpecError([*problems, source.at((), "a spec must be a mapping of fields (taskc: 1, name: ..., ...)")])
     sections: dict[str, Any] = {}
     fields = {(f.alias or n): n for n, f in Spec.model_fields.items()}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(fields)})"
-            problems.append(source.at((key,), f"unknown field '{key}'{hint}", key=True))
+    unknown = [key for key in data if key not in fields]
+    for key in unknown[:MAX_UNKNOWN_FIELDS]:
+        close = difflib.get_close_matches(str(key), list(fields), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(fields)})"
+        problems.append(source.at((key,), f"unknown field '{key}'{hint}", key=True))
+    if len(unknown) > MAX_UNKNOWN_FIELDS:
+        more = len(unknown) - MAX_UNKNOWN_FIELDS
+        problems.append(source.at((unknown[MAX_UNKNOWN_FIELDS],), f"... and {more:,} more unknown fields", key=True))
     for key, name in fields.items():
         info = Spec.model_fields[name]
         if key not in data:
@@ -118,7 +129,27 @@ def load_spec(path: str | Path) -> LoadedSpec:
     if "output" in sections and output is None:
         del sections["output"]
     return LoadedSpec(path=spec_path, source=source, sections=sections, output=output,
-                      problems=tuple(problems), text=text)
+                      problems=tuple(problems), text=text, root=project_root(spec_path, allow_outside))
+
+
+def _read_spec(spec_path: Path, shown: str) -> str:
+    problem = regular_file_problem(spec_path)
+    if problem:
+        raise SpecError([Diagnostic(shown, 1, 1, f"cannot read spec: {spec_path} {problem}")])
+    try:
+        with spec_path.open("rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(shown, 1, 1, "spec file not found")]) from None
+    except OSError as exc:
+        raise SpecError([Diagnostic(shown, 1, 1, f"cannot read spec: {exc}")]) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([Diagnostic(shown, 1, 1, f"spec is larger than {MAX_SPEC_BYTES:,} bytes (1 MiB): "
+                                                 "a spec is a page of YAML; put data in data files")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Diagnostic(shown, 1, 1, f"cannot read spec: {exc}")]) from None
 
 
 def _check_output_kind(source: Located) -> list[Diagnostic]:

@@ -81,9 +81,14 @@ class ObjectOutput(_Strict):
 
 
 class SqlOutput(_Strict):
+    """`grammar`: ``canonical`` (default) writes gold queries in taskc's canonical SQL
+    (taskc.constraints.canonical_sql) and constrains decoding to that one spelling;
+    ``permissive`` keeps gold as written and allows any spelling SQLite reads."""
+
     kind: Literal["sql"]
     dialect: Literal["sqlite"] = "sqlite"
     database: StrictStr
+    grammar: Literal["canonical", "permissive"] = "canonical"
     description: StrictStr | None = None
 
 
@@ -152,6 +157,29 @@ class Generation(_Strict):
         return [value] if isinstance(value, str) else value
 
 
+class TrainSpec(_Strict):
+    """Fine-tuning settings for `taskc train` / `taskc distill` (every field optional; flags on
+    the command line win). Not part of the contract: how a student is trained does not change
+    what it is asked."""
+
+    method: Literal["lora", "full"] | None = None
+    lora_rank: StrictInt | None = Field(default=None, ge=1, le=512)
+    lora_alpha: StrictInt | None = Field(default=None, ge=1)
+    lora_dropout: float | None = Field(default=None, ge=0, lt=1)
+    target_modules: Union[Literal["all-linear"], list[StrictStr]] | None = None
+    epochs: float | None = Field(default=None, gt=0, le=1000)
+    learning_rate: float | None = Field(default=None, gt=0, lt=1)
+    batch_size: StrictInt | None = Field(default=None, ge=1, le=4096)
+    gradient_accumulation_steps: StrictInt | None = Field(default=None, ge=1, le=4096)
+    max_length: StrictInt | None = Field(default=None, ge=8, le=1_048_576)
+    max_steps: StrictInt | None = Field(default=None, ge=1)
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
+    weight_decay: float | None = Field(default=None, ge=0, lt=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] | None = None
+    seed: StrictInt | None = None
+    precision: Literal["auto", "bf16", "fp16", "fp32"] | None = None
+
+
 def _check_name(value: str) -> str:
     import re
 
@@ -176,6 +204,7 @@ class Spec(_Strict):
     metric: Union[StrictStr, dict[StrictStr, Any], None] = None
     metrics: list[Union[StrictStr, dict[StrictStr, Any]]] | None = None
     generation: Generation = Field(default_factory=Generation)
+    train: TrainSpec | None = None
 
     @field_validator("inputs", mode="before")
     @classmethod

@@ -2,7 +2,9 @@
 
 PyYAML's composer gives nodes with marks; we build the values ourselves so that duplicate keys
 and non-standard tags (`!!python/object`, `!custom`) become diagnostics instead of silently
-winning or executing anything.
+winning or executing anything. Building is bounded: an alias is expanded at every use, so the
+values built through aliases are counted (an alias bomb stops at MAX_ALIAS_VALUES), an alias
+inside its own anchor is an error, and nesting stops at MAX_DEPTH.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ _STANDARD_TAGS = {
     "tag:yaml.org,2002:seq",
 }
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Values built through aliases, counted at every use (a 9 x 9 alias bomb would build 387 million).
+MAX_ALIAS_VALUES = 100_000
+#: Levels of nesting (mappings and lists); deeper documents would exhaust Python's stack later on.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -89,24 +96,85 @@ def load_yaml(text: str, path: str) -> tuple[Located | None, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     if root is None:
         return Located(path=path, data={}, lines=tuple(text.splitlines())), problems
-    builder = _Builder(doc, problems)
-    data = builder.build(root, ())
+    builder = _Builder(doc, problems, text)
+    try:
+        data = builder.build(root, ())
+    except _AliasBomb as bomb:
+        anchor, (line, col) = _alias_use(text, bomb.node)
+        return None, [Diagnostic(path, line, col, f"YAML alias '*{anchor}' expands to more than {MAX_ALIAS_VALUES:,} "
+                                                  "values (aliases are expanded at every use); write the values out")]
     located = Located(
         path=path, data=data, values=doc.values, keys=doc.keys, styles=doc.styles, lines=tuple(text.splitlines())
     )
     return located, problems
 
 
+class _AliasBomb(Exception):
+    def __init__(self, node: yaml.Node):
+        self.node = node
+
+
+def _alias_use(text: str, node: yaml.Node) -> tuple[str, tuple[int, int]]:
+    """The anchor of `node` and where it is first used as an alias (the composer keeps no
+    marks of aliases, so the events are read again; only ever on the error path)."""
+    mark = (node.start_mark.line, node.start_mark.column)
+    anchor = "?"
+    found = False
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if not found:
+                if (not isinstance(event, yaml.AliasEvent) and getattr(event, "anchor", None)
+                        and (event.start_mark.line, event.start_mark.column) == mark):
+                    anchor, found = event.anchor, True
+            elif isinstance(event, yaml.AliasEvent) and event.anchor == anchor:
+                return anchor, (event.start_mark.line + 1, event.start_mark.column + 1)
+    except yaml.YAMLError:  # pragma: no cover - the text composed once already
+        pass
+    return anchor, (mark[0] + 1, mark[1] + 1)
+
+
 class _Builder:
-    def __init__(self, doc: Located, problems: list[Diagnostic]):
+    def __init__(self, doc: Located, problems: list[Diagnostic], text: str = ""):
         self.doc = doc
         self.problems = problems
+        self.text = text
         self.constructor = SafeConstructor()
+        self.seen: set[int] = set()
+        self.active: set[int] = set()
+        self.aliases: list[yaml.Node] = []
+        self.expanded = 0
 
     def _pos(self, node: yaml.Node) -> tuple[int, int]:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
+        key = id(node)
+        if key in self.active:
+            anchor, (line, col) = _alias_use(self.text, node)
+            self.problems.append(Diagnostic(self.doc.path, line, col,
+                                            f"recursive YAML alias '*{anchor}': it refers to a value that contains it"))
+            return None
+        if len(path) > MAX_DEPTH:
+            line, col = self._pos(node)
+            self.problems.append(Diagnostic(self.doc.path, line, col, f"YAML nesting deeper than {MAX_DEPTH} levels"))
+            return None
+        alias = key in self.seen
+        if alias:
+            self.aliases.append(node)
+        if self.aliases:
+            self.expanded += 1
+            if self.expanded > MAX_ALIAS_VALUES:
+                raise _AliasBomb(self.aliases[0])
+        self.seen.add(key)
+        self.active.add(key)
+        try:
+            return self._build(node, path)
+        finally:
+            self.active.discard(key)
+            if alias:
+                self.aliases.pop()
+
+    def _build(self, node: yaml.Node, path: Path_) -> Any:
         self.doc.values[path] = self._pos(node)
         if node.tag not in _STANDARD_TAGS:
             line, col = self._pos(node)
