@@ -203,7 +203,7 @@ def run_mode(backend, requests, declaration, label: str, max_new_tokens: int | N
     import torch
 
     if max_new_tokens is not None:
-        requests = [dataclasses.replace(r, generation={**r.generation, "max_tokens": max_new_tokens}) for r in requests]
+        requests = [dataclasses.replace(r, generation=dataclasses.replace(r.generation, max_tokens=max_new_tokens)) for r in requests]
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()

@@ -34,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from taskc.constraints.engines import ENGINES, get_engine, random_walk  # noqa: E402
+from taskc.constraints.engines import ENGINES, get_engine  # noqa: E402
+from taskc.constraints.walks import random_walk  # noqa: E402
 from taskc.constraints.ir import Constraint  # noqa: E402
 from taskc.constraints.sql_grammar import sql_grammar, sqlite_tables  # noqa: E402
 

@@ -41,10 +41,11 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from taskc.constraints.engines import _WORDS, CompiledConstraint, _llg_tokenizer, encode, get_engine, random_walk  # noqa: E402
+from taskc.constraints.engines import MASK_WORDS, CompiledConstraint, encode, get_engine, llguidance_tokenizer  # noqa: E402
+from taskc.constraints.walks import random_walk  # noqa: E402
 from taskc.constraints.ir import Constraint  # noqa: E402
-from taskc.constraints.sql_grammar import _name_alternatives, ascii_ci, sql_grammar, sqlite_tables  # noqa: E402
-from taskc.constraints.walks import _allowed_ids  # noqa: E402
+from taskc.constraints.sql_grammar import name_alternatives, ascii_ci, sql_grammar, sqlite_tables  # noqa: E402
+from taskc.constraints.walks import allowed_ids  # noqa: E402
 
 DATA = Path(os.environ.get("TASKC_SHARED", REPO.parent / "shared")) / "data"
 TARGET_US = 100.0
@@ -59,8 +60,8 @@ def _kw(*words: str, lead: bool = True) -> str:
 
 def flat_subset(tables: dict[str, list[str]]) -> str:
     """The hand-flattened llguidance grammar described in the module doc (llguidance only)."""
-    cols = _name_alternatives([c for cs in tables.values() for c in cs])
-    tabs = _name_alternatives(list(tables))
+    cols = name_alternatives([c for cs in tables.values() for c in cs])
+    tabs = name_alternatives(list(tables))
     funcs = " | ".join(ascii_ci(f) for f in ("abs", "length", "max", "min", "sum", "avg"))
     return f"""start: select0
 select0: core order? limit?
@@ -106,7 +107,7 @@ CMP: /{_WS}?(=|!=|<>|<|<=|>|>=){_WS}?/
 
 def column_list(tables: dict[str, list[str]]) -> str:
     """``SELECT col (, col)*`` over the database's column names (any case), nothing else."""
-    cols = _name_alternatives([c for cs in tables.values() for c in cs])
+    cols = name_alternatives([c for cs in tables.values() for c in cs])
     return f'start: "SELECT" _WS COLUMN (_o "," _o COLUMN)*\n_o: _WS?\n_WS: / {{1,4}}|\\n/\nCOLUMN: {cols}\n'
 
 
@@ -127,7 +128,7 @@ def state_stats(grammar: str, prefix: str, repeat: int) -> dict:
     of `repeat` more, each on a fresh copy of the interpreter (same state, lexer states kept)."""
     import llguidance
 
-    interp = llguidance.LLInterpreter(_llg_tokenizer(), llguidance.LLMatcher.grammar_from_lark(grammar), log_level=0)
+    interp = llguidance.LLInterpreter(llguidance_tokenizer(), llguidance.LLMatcher.grammar_from_lark(grammar), log_level=0)
     interp.start_without_prompt()
     for tok in encode(prefix):
         interp.compute_mask()
@@ -141,9 +142,9 @@ def allowed_after(compiled: CompiledConstraint, prefix: str) -> int:
     m = compiled.matcher()
     for tok in encode(prefix):
         m.advance(tok)
-    words = np.zeros(_WORDS, dtype=np.int32)
+    words = np.zeros(MASK_WORDS, dtype=np.int32)
     m.fill(words)
-    return len(_allowed_ids(words))
+    return len(allowed_ids(words))
 
 
 def _share_over(walks: object) -> float:

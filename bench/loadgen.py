@@ -30,18 +30,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from taskc.bench.loadgen import percentile  # noqa: E402
-from taskc.bench.run import BenchOptions, Target, _loop_policy, measure, sender_processes  # noqa: E402
+from taskc.bench.measure import measure  # noqa: E402
+from taskc.bench.sender import loop_policy  # noqa: E402
+from taskc.bench.target import BenchOptions, Target, sender_processes  # noqa: E402
+from taskc.common.percentiles import percentile  # noqa: E402
 from taskc.compiler.build import compile_spec  # noqa: E402
 from tests.fakes.latency_server import LatencyServer  # noqa: E402
 
 QS = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 
 
-def compare(stats: dict, server: LatencyServer) -> dict:
-    tag = stats["request_id_prefix"]
+def compare(measurement, server: LatencyServer) -> dict:
+    tag = measurement.stats["request_id_prefix"]
     records = server.records(tag)
-    result = stats["_samples"]
+    result = measurement.load
     lo, hi = result.window
     pairs = [(s, records[f"{tag}-{s.seq}"]) for s in result.measured() if s.ok and f"{tag}-{s.seq}" in records]
     server_ms = [(r["t_out"] - r["t_in"]) * 1000 for _, r in pairs]
@@ -72,7 +74,7 @@ def main() -> None:
                         help="comma-separated sender process counts to try ('auto': taskc bench's default)")
     args = parser.parse_args()
     contract = compile_spec(Path(args.spec))
-    loop = _loop_policy(True)
+    loop = loop_policy(True)
     print(f"cpus={os.cpu_count()} load1={os.getloadavg()[0]:.2f} loop={loop} server_workers={args.server_workers} "
           f"delays: lognormal median {args.median_ms:g} ms sigma 0.5 (cycle of {args.cycle}), window {args.duration:g} s "
           f"after {args.warmup:g} s warm-up, spec {Path(args.spec).name}")
@@ -86,10 +88,11 @@ def main() -> None:
             target = Target(contract, opts)
             load_before = os.getloadavg()[0]
             cpu0 = time.process_time()
-            stats = asyncio.run(measure(target, opts))
+            measurement = asyncio.run(measure(target, opts))
+            stats = measurement.stats
             cpu = time.process_time() - cpu0
-            truth = compare(stats, server)
-            n = len(stats["_samples"].samples)
+            truth = compare(measurement, server)
+            n = len(measurement.load.samples)
             lat = stats["latency_ms"]
             print(f"\nrate {rate:,.0f}/s, {processes} sender process{'es' if processes > 1 else ''}"
                   f" (load1 {load_before:.1f} -> {os.getloadavg()[0]:.1f})")

@@ -15,6 +15,16 @@ if str(REPO) not in sys.path:  # so `tests.fakes` imports however pytest was sta
 from tests.shared_data import spec_examples_workspace  # noqa: E402
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The test session's compiled-contract cache is its own (subprocesses inherit it), so no
+    test meets records of another session or of the user's own runs."""
+    import os
+    import tempfile
+
+    if "TASKC_CONTRACT_CACHE" not in os.environ:
+        os.environ["TASKC_CONTRACT_CACHE"] = tempfile.mkdtemp(prefix="taskc-test-contracts-")
+
+
 @pytest.fixture
 def examples_workspace(tmp_path: Path) -> Path:
     """tmp/specs/<the spec examples, unchanged> and tmp/examples -> the repo's examples/."""

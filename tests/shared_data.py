@@ -23,11 +23,20 @@ def need(path: Path) -> Path:
 
 
 def spec_examples_workspace(root: Path) -> Path:
-    """`root`/specs/<the spec examples, unchanged> and `root`/examples -> the repo's examples/
+    """`root`/specs/<the spec examples, unchanged> and `root`/examples, the repo's examples/
     (skips the test when the spec examples are missing)."""
     need(SPEC_EXAMPLES)
     (root / "specs").mkdir(parents=True)
     for item in SPEC_EXAMPLES.iterdir():
         shutil.copyfile(item, root / "specs" / item.name)
-    (root / "examples").symlink_to(REPO / "examples")
+    # a copy (hard links where the file system allows), not a symlink: a spec's files must lie
+    # inside its project root with symlinks followed, and the root here is `root`
+    shutil.copytree(REPO / "examples", root / "examples", copy_function=_link_or_copy)
     return root
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

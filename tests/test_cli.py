@@ -1,15 +1,10 @@
 """The command line as a user meets it: show, new, validate exit codes, eval and score offline."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 
-def taskc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "taskc.cli", *args], cwd=cwd, capture_output=True, text=True)
+from tests.support import taskc
 
 
 def test_show_prints_the_exact_messages(examples_workspace):

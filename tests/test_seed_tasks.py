@@ -41,7 +41,7 @@ def test_spec_compiles(spec: Path):
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
 def test_artifacts_render(spec: Path):
     pytest.importorskip("taskc.constraints.lower")
-    from taskc.compiler.artifacts import render_files
+    from taskc.backends.templates import compiled_files as render_files
 
     files = render_files(contract_of(spec))
     assert "contract.json" in files

@@ -23,14 +23,15 @@ import os
 from typing import Any
 
 from taskc.backends.base import (
-    BackendUnavailable,
     HttpBackend,
-    compact_json,
+    MissingKey,
     tool_call_text,
     unwrap_label,
     wrap_label_schema,
 )
-from taskc.backends.openai_chat import is_local
+from taskc.backends.anthropic_batch import AnthropicBatch
+from taskc.common.encoding import compact_json
+from taskc.common.endpoints import is_local, join_url, redact_url
 from taskc.runner.types import Request, Usage
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -38,9 +39,9 @@ API_VERSION = "2023-06-01"
 _PARAMS = ("temperature", "top_p", "top_k")
 
 
-def parse(body: dict[str, Any]) -> tuple[str, Usage]:
-    """(raw text, usage) of a Messages response: the first tool_use block as compact
-    `{"name","parameters"}` JSON, else the text blocks joined."""
+def read_message(body: dict[str, Any]) -> tuple[str, Usage, dict[str, Any]]:
+    """(raw text, usage, extra) of a Messages response: the first tool_use block as compact
+    `{"name","parameters"}` JSON, else the text blocks joined; extra holds the stop reason."""
     blocks = body["content"]
     tool = next((b for b in blocks if b.get("type") == "tool_use"), None)
     if tool is not None:
@@ -54,13 +55,15 @@ def parse(body: dict[str, Any]) -> tuple[str, Usage]:
         input_tokens=int(usage.get("input_tokens") or 0) + read + created,
         output_tokens=int(usage.get("output_tokens") or 0),
         cached_input_tokens=read,
-    )
+    ), {"finish_reason": body.get("stop_reason")}
 
 
-class AnthropicMessagesBackend(HttpBackend):
-    """Anthropic Messages over the shared `JsonClient` (settings in the module docstring)."""
+class AnthropicMessagesBackend(AnthropicBatch, HttpBackend):
+    """Anthropic Messages over the shared `JsonClient` (settings in the module docstring); the
+    Message Batches API with `taskc eval --batch` (taskc/backends/anthropic_batch.py)."""
 
     name = "anthropic"
+    supports_batch = True
     constrained = True  # output_config json_schema and forced tool_choice are enforced
 
     def __init__(
@@ -74,27 +77,31 @@ class AnthropicMessagesBackend(HttpBackend):
         self.model = model
         base = base_url.rstrip("/")
         self.base_url = base[: -len("/v1")] if base.endswith("/v1") else base
-        self.url = self.base_url + "/v1/messages"
+        self._check_endpoint(self.base_url, api_key_env)
+        self.url = join_url(self.base_url, "/v1/messages")
         self.extra_body = dict(extra_body or {})
         self.default_max_tokens = default_max_tokens
+        self.api_key_env = api_key_env
         key = os.environ.get(api_key_env) if api_key_env else None
         if not key and not is_local(self.base_url):
-            raise BackendUnavailable(f"the anthropic backend needs an API key for {self.base_url}: set ${api_key_env}")
+            raise MissingKey("anthropic", redact_url(self.base_url), api_key_env)
         self._key = key or ""
         self._headers = {"anthropic-version": API_VERSION}
         if key:
             self._headers["x-api-key"] = key
 
-    def __repr__(self) -> str:
-        return f"AnthropicMessagesBackend(model={self.model!r}, base_url={self.base_url!r})"
+    @classmethod
+    def from_config(cls, config, contract) -> "AnthropicMessagesBackend":
+        """From models.yaml / the command line: model, base_url, api_key_env."""
+        return cls(model=config.model, base_url=config.base_url or ANTHROPIC_URL,
+                   api_key_env=config.api_key_env or "ANTHROPIC_API_KEY")
 
-    def secrets(self) -> tuple[str, ...]:
-        """The API key, for scrubbing error text."""
-        return (self._key,) if self._key else ()
+    def __repr__(self) -> str:
+        return f"AnthropicMessagesBackend(model={self.model!r}, base_url={redact_url(self.base_url)!r})"
 
     def render(self, request: Request) -> dict[str, Any]:
         """The Messages payload for `request` (pure; no key)."""
-        gen = request.generation
+        gen = request.generation.as_dict()
         system = [m["content"] for m in request.messages if m.get("role") == "system"]
         messages = [{"role": m["role"], "content": m["content"]} for m in request.messages if m.get("role") != "system"]
         body: dict[str, Any] = {
@@ -142,5 +149,4 @@ class AnthropicMessagesBackend(HttpBackend):
 
     def read_answer(self, body: Any) -> tuple[str, Usage, dict[str, Any]]:
         """Text (or the forced tool call) and usage, with the stop reason."""
-        raw, usage = parse(body)
-        return raw, usage, {"finish_reason": body.get("stop_reason")}
+        return read_message(body)

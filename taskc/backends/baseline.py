@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from taskc.backends.base import Backend, compact_json, last_user_text
+from taskc.backends.base import Backend, BackendUnavailable, last_user_text
+from taskc.common.encoding import compact_json
 from taskc.runner.http import JsonClient
 from taskc.runner.types import Request, Result
 
@@ -24,6 +25,7 @@ class BaselineBackend(Backend):
 
     name = "baseline"
     batched = True
+    chunk_size = 1024  # results (and Ctrl-C) chunk by chunk
     cacheable = False
 
     def __init__(self, train_texts: Sequence[str], train_outputs: Sequence[Any], model: str = "tfidf-1nn") -> None:
@@ -40,6 +42,15 @@ class BaselineBackend(Backend):
             self._train = self._vectorizer.fit_transform(list(train_texts))
         except ValueError:  # empty vocabulary: every row answers train row 0
             self._train = None
+
+    @classmethod
+    def from_config(cls, config, contract) -> "BaselineBackend":
+        """The contract's train split: each row's last user turn and its gold answer."""
+        if "train" not in contract.splits:
+            raise BackendUnavailable(f"the baseline backend answers from the train split, and {contract.name} has none")
+        n = len(contract.splits["train"].rows)
+        return cls(train_texts=[contract.user_message("train", i) for i in range(n)],
+                   train_outputs=[contract.gold_text("train", i) for i in range(n)])
 
     def __repr__(self) -> str:
         return f"BaselineBackend(train_rows={len(self.train_outputs)})"
@@ -59,7 +70,8 @@ class BaselineBackend(Backend):
             out.extend(int(i) for i in np.argmax(sims, axis=1))  # argmax takes the first maximum
         return out
 
-    async def generate(self, requests: Sequence[Request], client: JsonClient | None) -> list[Result]:
+    async def generate(self, requests: Sequence[Request], client: JsonClient | None,
+                       payloads: Sequence[Any] | None = None) -> list[Result]:
         """All answers at once, in order."""
         picks = self.nearest([last_user_text(r) for r in requests])
         return [
@@ -67,6 +79,6 @@ class BaselineBackend(Backend):
             for r, i in zip(requests, picks)
         ]
 
-    async def generate_one(self, request: Request, client: JsonClient | None) -> Result:
+    async def generate_one(self, request: Request, client: JsonClient | None, payload: Any = None) -> Result:
         """One answer."""
         return (await self.generate([request], client))[0]

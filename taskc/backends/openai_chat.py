@@ -31,23 +31,22 @@ from urllib.parse import urlsplit
 from taskc.backends.base import (
     BackendUnavailable,
     HttpBackend,
-    last_user_text,  # noqa: F401  (re-exported for fakes and tests)
+    MissingKey,
     schema_name,
     tool_call_text,
     unwrap_label,
     wrap_label_schema,
 )
+from taskc.backends.openai_batch import OpenAIBatch
+from taskc.common.encoding import loads
+from taskc.common.endpoints import is_local, join_url, redact_url
 from taskc.compiler.schemas import drop_strict_nulls, to_strict
-from taskc.runner.http import loads
-from taskc.runner.types import Request, Usage
-
-from taskc.constraints.ir import Constraint
 from taskc.constraints.lower import to_vllm_structured_outputs
+from taskc.runner.types import Request, Usage
 
 OPENAI_URL = "https://api.openai.com/v1"
 MODES = ("openai", "vllm", "json_schema", "json_object", "none")
 _JSON_SCHEMA_HOSTS = ("api.x.ai", "generativelanguage.googleapis.com", "api.together.xyz", "api.together.ai")
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 _REASONING = re.compile(r"^(o\d|gpt-5)")
 _COMMON_PARAMS = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty",
                   "logit_bias", "reasoning_effort", "verbosity", "service_tier", "user")
@@ -65,28 +64,6 @@ def default_mode(base_url: str) -> str:
     return "vllm"
 
 
-def is_local(base_url: str) -> bool:
-    """True for a loopback endpoint (an API key is optional there)."""
-    return (urlsplit(base_url).hostname or "").lower() in _LOCAL_HOSTS
-
-
-def _structured_outputs(request: Request) -> dict[str, Any] | None:
-    """vLLM's `structured_outputs` for a request's constraint (None when unconstrained)."""
-    c = request.constraint
-    if c is None and request.output_kind == "tool_call" and request.tools:
-        c = Constraint.json(_tool_call_schema(request.tools))
-    return to_vllm_structured_outputs(c)  # the server flags the contract gives: xgrammar
-
-
-def _tool_call_schema(tools: tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    """The `{"name","parameters"}` schema of one call of one of `tools`."""
-    return {"anyOf": [
-        {"type": "object", "properties": {"name": {"const": t["name"]}, "parameters": t.get("parameters") or {"type": "object"}},
-         "required": ["name", "parameters"], "additionalProperties": False}
-        for t in tools
-    ]}
-
-
 def _tool(tool: dict[str, Any], strict: bool) -> dict[str, Any]:
     params = tool.get("parameters") or {"type": "object", "properties": {}}
     function: dict[str, Any] = {"name": tool["name"]}
@@ -98,10 +75,23 @@ def _tool(tool: dict[str, Any], strict: bool) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def parse(body: dict[str, Any]) -> tuple[str, Usage]:
-    """(raw text, usage) of a Chat Completions response: the first choice's content, or its
-    first tool call as compact `{"name","parameters"}` JSON."""
-    message = body["choices"][0]["message"]
+def usage_of(raw: dict[str, Any] | None) -> Usage:
+    """Token counts of a Chat Completions `usage` object (zeros where it has none)."""
+    raw = raw or {}
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cached_input_tokens=int(details.get("cached_tokens") or 0),
+    )
+
+
+def read_completion(body: dict[str, Any]) -> tuple[str, Usage, dict[str, Any]]:
+    """(raw text, usage, extra) of a Chat Completions response: the first choice's content, or
+    its first tool call as compact `{"name","parameters"}` JSON; extra holds the finish reason
+    and any refusal."""
+    choice = body["choices"][0]
+    message = choice["message"]
     calls = message.get("tool_calls") or []
     if calls:
         function = calls[0]["function"]
@@ -111,19 +101,70 @@ def parse(body: dict[str, Any]) -> tuple[str, Usage]:
         if isinstance(content, list):  # content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         raw = content or ""
-    usage = body.get("usage") or {}
-    details = usage.get("prompt_tokens_details") or {}
-    return raw, Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
-        cached_input_tokens=int(details.get("cached_tokens") or 0),
-    )
+    extra: dict[str, Any] = {"finish_reason": choice.get("finish_reason")}
+    if message.get("refusal"):
+        extra["refusal"] = message["refusal"]
+    return raw, usage_of(body.get("usage")), extra
 
 
-class OpenAIChatBackend(HttpBackend):
-    """Chat Completions over the shared `JsonClient` (see the module docstring for settings)."""
+class ChatStream:
+    """Accumulates a streamed Chat Completions answer (`stream: true`), chunk by chunk.
+
+    `feed(chunk)` returns True when the chunk carried output (text or a tool-call part), which is
+    what time-to-first-token measures; `answer()` gives what `read_completion` gives for the same
+    answer unstreamed. A chunk with an `error` makes `error` the provider's message.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.usage: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+
+    def feed(self, chunk: Any) -> bool:
+        """Take one `data:` object; True when it carried output."""
+        if not isinstance(chunk, dict):
+            self.error = self.error or f"malformed stream chunk: {str(chunk)[:80]}"
+            return False
+        if chunk.get("error"):
+            err = chunk["error"]
+            self.error = f"stream error: {err.get('message') if isinstance(err, dict) else err}"
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        carried = False
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text:
+                self.parts.append(text)
+                carried = True
+            for call in delta.get("tool_calls") or ():
+                slot = self.calls.setdefault(call.get("index", 0), {"name": "", "arguments": ""})
+                fn = call.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+                carried = True
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return carried
+
+    def answer(self) -> tuple[str, Usage, dict[str, Any]]:
+        """(raw text, usage, extra) of the whole stream."""
+        if self.calls:
+            first = self.calls[min(self.calls)]
+            raw = tool_call_text(first["name"], first["arguments"] or "{}")
+        else:
+            raw = "".join(self.parts)
+        return raw, usage_of(self.usage), {"finish_reason": self.finish_reason}
+
+
+class OpenAIChatBackend(OpenAIBatch, HttpBackend):
+    """Chat Completions over the shared `JsonClient` (see the module docstring for settings);
+    the Batch API with `taskc eval --batch` (taskc/backends/openai_batch.py)."""
 
     name = "openai"
+    supports_batch = True
 
     def __init__(
         self,
@@ -136,21 +177,29 @@ class OpenAIChatBackend(HttpBackend):
     ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
+        self._check_endpoint(self.base_url, api_key_env)
         self.mode = mode or default_mode(self.base_url)
         if self.mode not in MODES:
-            raise ValueError(f"unknown openai mode {self.mode!r}; known: {', '.join(MODES)}")
+            raise BackendUnavailable(f"unknown --mode '{self.mode}' for the openai backend (known: {', '.join(MODES)})")
         self.extra_body = dict(extra_body or {})
         self.drop_unsupported = drop_unsupported
-        self.url = self.base_url + "/chat/completions"
+        self.api_key_env = api_key_env
+        self.url = join_url(self.base_url, "/chat/completions")
         self._official = (urlsplit(self.base_url).hostname or "") == "api.openai.com"
         key = os.environ.get(api_key_env) if api_key_env else None
         if not key and not is_local(self.base_url):
-            raise BackendUnavailable(f"the openai backend needs an API key for {self.base_url}: set ${api_key_env}")
+            raise MissingKey("openai", redact_url(self.base_url), api_key_env)
         self._key = key or ""
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
 
+    @classmethod
+    def from_config(cls, config, contract) -> "OpenAIChatBackend":
+        """From models.yaml / the command line: model, base_url, api_key_env, mode."""
+        return cls(model=config.model, base_url=config.base_url or OPENAI_URL,
+                   api_key_env=config.api_key_env or "OPENAI_API_KEY", mode=config.mode)
+
     def __repr__(self) -> str:
-        return f"OpenAIChatBackend(model={self.model!r}, base_url={self.base_url!r}, mode={self.mode!r})"
+        return f"OpenAIChatBackend(model={self.model!r}, base_url={redact_url(self.base_url)!r}, mode={self.mode!r})"
 
     @property
     def constrained(self) -> bool:
@@ -158,13 +207,9 @@ class OpenAIChatBackend(HttpBackend):
         invalid outputs from such a backend as a dropped grammar)."""
         return self.mode in ("openai", "vllm")
 
-    def secrets(self) -> tuple[str, ...]:
-        """The API key, for scrubbing error text."""
-        return (self._key,) if self._key else ()
-
     def render(self, request: Request) -> dict[str, Any]:
         """The Chat Completions payload for `request` (pure; no key)."""
-        gen = request.generation
+        gen = request.generation.as_dict()
         body: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in request.messages]}
         names = _COMMON_PARAMS + (_VLLM_PARAMS if self.mode == "vllm" else ())
         drop = self.drop_unsupported and self._official and _REASONING.match(self.model)
@@ -181,8 +226,8 @@ class OpenAIChatBackend(HttpBackend):
         kind, mode, c = request.output_kind, self.mode, request.constraint
         if mode == "none":
             return {}
-        if mode == "vllm":
-            so = _structured_outputs(request)
+        if mode == "vllm":  # the server flags the contract gives (see requests/vllm_server.json)
+            so = to_vllm_structured_outputs(c)
             return {"structured_outputs": so} if so is not None else {}
         strict = mode == "openai"
         if kind == "tool_call" and request.tools:
@@ -223,10 +268,4 @@ class OpenAIChatBackend(HttpBackend):
 
     def read_answer(self, body: Any) -> tuple[str, Usage, dict[str, Any]]:
         """Text and usage of the first choice, its finish reason and any refusal."""
-        raw, usage = parse(body)
-        choice = body["choices"][0]
-        extra = {"finish_reason": choice.get("finish_reason")}
-        refusal = (choice.get("message") or {}).get("refusal")
-        if refusal:
-            extra["refusal"] = refusal
-        return raw, usage, extra
+        return read_completion(body)

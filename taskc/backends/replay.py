@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from taskc.backends.base import Backend, compact_json
+from taskc.backends.base import Backend, BackendUnavailable
+from taskc.common.encoding import compact_json
 from taskc.runner.http import JsonClient
 from taskc.runner.types import Request, Result
 
@@ -34,7 +35,11 @@ class ReplayBackend(Backend):
         self.model = model
         self._exact: dict[tuple[int, int], str] = {}
         self._any: dict[int, str] = {}
-        with self.path.open(encoding="utf-8") as fh:
+        try:
+            fh = self.path.open(encoding="utf-8")
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot read the predictions file {self.path}: {exc.strerror}") from None
+        with fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -42,7 +47,7 @@ class ReplayBackend(Backend):
                     row = json.loads(line)
                     index, output = int(row["index"]), row["output"]
                 except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{self.path}:{lineno}: not a prediction line ({exc})") from None
+                    raise BackendUnavailable(f"{self.path}:{lineno}: not a prediction line ({exc})") from None
                 if row.get("repeat") is None:
                     self._any[index] = _text(output)
                 else:
@@ -63,11 +68,17 @@ class ReplayBackend(Backend):
             return Result(request.index, request.repeat, raw=None, error=f"no prediction for row {request.index}", latency_s=0.0)
         return Result(request.index, request.repeat, raw=raw, latency_s=0.0)
 
-    async def generate(self, requests: Sequence[Request], client: JsonClient | None) -> list[Result]:
+    @classmethod
+    def from_config(cls, config, contract) -> "ReplayBackend":
+        """The predictions file is `predictions:` in models.yaml, else the model id."""
+        return cls(path=config.predictions or config.model)
+
+    async def generate(self, requests: Sequence[Request], client: JsonClient | None,
+                       payloads: Sequence[Any] | None = None) -> list[Result]:
         """All answers at once, in order."""
         return [self.answer(r) for r in requests]
 
-    async def generate_one(self, request: Request, client: JsonClient | None) -> Result:
+    async def generate_one(self, request: Request, client: JsonClient | None, payload: Any = None) -> Result:
         """One answer."""
         return self.answer(request)
 
@@ -82,6 +93,12 @@ class GoldBackend(ReplayBackend):
         self.path = Path("-")
         self._exact = {}
         self._any = {int(i): _text(v) for i, v in gold.items() if v is not None}
+
+    @classmethod
+    def from_config(cls, config, contract) -> "GoldBackend":
+        """Every test row's gold answer, from the contract."""
+        n = len(contract.splits["test"].rows)
+        return cls(gold={i: contract.gold_text("test", i) for i in range(n)})
 
     def __repr__(self) -> str:
         return f"GoldBackend(rows={len(self._any)})"

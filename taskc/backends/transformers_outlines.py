@@ -59,11 +59,13 @@ import time
 import warnings
 from typing import Any, Sequence
 
-from taskc.backends.base import Backend, BackendUnavailable
+from taskc.backends.base import Backend, BackendUnavailable, folder_fingerprint
+from taskc.backends.outlines_parts import (DEFAULT_MAX_NEW_TOKENS, IdRecorder, adapt_output_type, check_grammar,
+                                           cut_at_stop, generator_with_backend, grammar_errors, sampling_kwargs,
+                                           shared_grammar_backend)
 from taskc.runner.http import JsonClient
 from taskc.runner.types import Request, Result, Usage
 
-DEFAULT_MAX_NEW_TOKENS = 256
 GRAMMAR_BACKENDS = ("llguidance", "xgrammar", "outlines_core")
 #: How `render` describes the prompt: the template is the tokenizer's, applied at generation time.
 PROMPT_FORMAT = "messages through the tokenizer's chat template (add_generation_prompt=True, enable_thinking=False)"
@@ -74,72 +76,13 @@ def _output_type_kind(request: Request) -> str:
     return request.constraint.type if request.constraint is not None else "text"
 
 
-def _sampling(generation: dict[str, Any], repeat: int) -> tuple[dict[str, Any], int | None]:
-    """`generate` keyword arguments for a request's generation settings, and the seed to set."""
-    kwargs: dict[str, Any] = {"max_new_tokens": int(generation.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS)}
-    temperature = generation.get("temperature")
-    if temperature is None or float(temperature) <= 0.0:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        return kwargs, None
-    top_k = generation.get("top_k")
-    kwargs.update(
-        do_sample=True,
-        temperature=float(temperature),
-        top_p=float(generation.get("top_p", 1.0) or 1.0),
-        top_k=int(top_k) if top_k is not None and int(top_k) > 0 else 0,
-    )
-    seed = generation.get("seed")
-    return kwargs, (int(seed) + repeat if seed is not None else None)
-
-
-def _cut_at_stop(text: str, stop: Any) -> str:
-    """`text` up to (not including) the earliest stop string."""
-    if not stop:
-        return text
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    cut = len(text)
-    for s in stops:
-        if s:
-            at = text.find(s)
-            if at != -1:
-                cut = min(cut, at)
-    return text[:cut]
-
-
-class _IdRecorder:
-    """A `transformers` streamer that keeps the generated ids of every step (the first `put` is
-    the prompt and is skipped). Built lazily as a subclass of `BaseStreamer`."""
-
-    _cls: type | None = None
-
-    @classmethod
-    def new(cls) -> Any:
-        if cls._cls is None:
-            from transformers.generation.streamers import BaseStreamer
-
-            class Recorder(BaseStreamer):
-                def __init__(self) -> None:
-                    self.steps: list[list[int]] = []
-                    self._prompt_seen = False
-
-                def put(self, value: Any) -> None:
-                    if not self._prompt_seen:
-                        self._prompt_seen = True
-                        return
-                    self.steps.append([int(v) for v in value.reshape(-1).tolist()])
-
-                def end(self) -> None:
-                    pass
-
-            cls._cls = Recorder
-        return cls._cls()
-
-
 class TransformersBackend(Backend):
     """A local transformers model with Outlines-constrained decoding (see the module docstring)."""
 
     name = "transformers"
     batched = True
+    _identity: str | None = None
+    chunk_size = 256  # results (and Ctrl-C) chunk by chunk
     cacheable = True
     needs_http = False
     constrained = True
@@ -183,6 +126,18 @@ class TransformersBackend(Backend):
         self._batches = 0
         self.load_seconds: float | None = None
 
+    @classmethod
+    def from_config(cls, config, contract) -> "TransformersBackend":
+        """From models.yaml / the command line: model and engine_args (device, dtype, ...)."""
+        return cls(model=config.model, engine_args=config.engine_args)
+
+    @property
+    def cache_identity(self) -> str:
+        """The model folder with a fingerprint of its files (a retrained folder is a new model)."""
+        if self._identity is None:
+            self._identity = folder_fingerprint(self.model)
+        return self._identity
+
     def __repr__(self) -> str:
         return f"TransformersBackend(model={self.model!r}, device={self.device!r}, grammar_backend={self.grammar_backend!r})"
 
@@ -197,7 +152,7 @@ class TransformersBackend(Backend):
     # ------------------------------------------------------------------ pure
     def render(self, request: Request) -> dict[str, Any]:
         """The payload: messages (templated at generation time), output type and settings. Pure."""
-        generation = dict(request.generation)
+        generation = request.generation.as_dict()
         return {
             "model": self.model,
             "prompt": [dict(m) for m in request.messages],
@@ -283,17 +238,6 @@ class TransformersBackend(Backend):
             return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     # ------------------------------------------------------------------ generators
-    def _shared_grammar_backend(self) -> Any:
-        """One Outlines grammar backend for all constraints (None: let each Generator build one)."""
-        if self._grammar is None:
-            try:
-                from outlines.backends import _get_backend
-
-                self._grammar = _get_backend(self.grammar_backend, self._outlines_model)
-            except Exception:  # an Outlines without this internal: fall back to outlines.Generator
-                self._grammar = False
-        return self._grammar or None
-
     def generator(self, constraint: Any) -> Any:
         """The cached `outlines.Generator` for a constraint (None: unconstrained)."""
         import outlines
@@ -305,93 +249,26 @@ class TransformersBackend(Backend):
         if constraint is None:
             gen = outlines.Generator(self._outlines_model, None)
         else:
-            try:
-                from taskc.constraints.lower import to_outlines
-            except ImportError as exc:
-                raise RuntimeError(f"taskc.constraints.lower.to_outlines is not available: {exc}") from None
-            output_type = self._adapt(to_outlines(constraint))
-            gen = self._generator_with_shared_backend(output_type)
+            from taskc.constraints.lower import to_outlines
+
+            output_type = adapt_output_type(to_outlines(constraint), self.grammar_backend)
+            if self._grammar is None:
+                self._grammar = shared_grammar_backend(self.grammar_backend, self._outlines_model)
+            gen = generator_with_backend(self._outlines_model, self._grammar, output_type) if self._grammar else None
             if gen is None:
                 gen = outlines.Generator(self._outlines_model, output_type, backend=self.grammar_backend)
-            self._check_grammar(gen)
+            check_grammar(gen)
         self.build_seconds.append((constraint.type if constraint is not None else "text", time.perf_counter() - start))
         self._generators[constraint] = gen
         return gen
 
-    @staticmethod
-    def _check_grammar(gen: Any) -> None:
-        """Raise for a grammar llguidance cannot compile. (Its matcher would otherwise start in an
-        error state that allows only end-of-text: empty outputs and no error.)"""
-        processor = getattr(gen, "logits_processor", None)
-        grammar, tokenizer = getattr(processor, "grammar", None), getattr(processor, "llg_tokenizer", None)
-        if not isinstance(grammar, str) or tokenizer is None:
-            return
-        from llguidance import LLMatcher
-
-        problem = LLMatcher.validate_grammar(grammar, tokenizer)
-        if problem:
-            raise ValueError(f"llguidance rejects the grammar: {problem.strip()}")
-
-    def _adapt(self, output_type: Any) -> Any:
-        """Make an output type acceptable to the grammar backend.
-
-        `to_outlines` asks for compact JSON with `JsonSchema(..., whitespace_pattern="")`, which
-        Outlines' llguidance backend rejects (NotImplementedError: it "does not support the
-        `whitespace_pattern` argument"). For llguidance the same request is made the way llguidance
-        takes it: the schema's `x-guidance` options (`LLGUIDANCE_JSON_OPTIONS`: no flexible
-        whitespace, "," and ":" separators), and no whitespace_pattern."""
-        if self.grammar_backend != "llguidance":
-            return output_type
-        try:
-            from outlines.types import JsonSchema
-        except ImportError:  # pragma: no cover
-            return output_type
-        if not isinstance(output_type, JsonSchema) or output_type.whitespace_pattern is None:
-            return output_type
-        if output_type.whitespace_pattern != "":
-            raise ValueError(
-                f"llguidance cannot apply whitespace_pattern {output_type.whitespace_pattern!r}; "
-                "use grammar_backend='outlines_core'"
-            )
-        import json
-
-        try:
-            from taskc.constraints.lower import LLGUIDANCE_JSON_OPTIONS as options
-        except ImportError:  # pragma: no cover - an older lower.py
-            options = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
-        schema = output_type.schema
-        schema = json.loads(schema) if isinstance(schema, str) else dict(schema)
-        if isinstance(schema, dict):
-            schema.setdefault("x-guidance", dict(options))
-        return JsonSchema(json.dumps(schema, ensure_ascii=False))
-
-    def _generator_with_shared_backend(self, output_type: Any) -> Any:
-        """What `outlines.Generator(model, output_type, backend=...)` builds, but with the shared
-        grammar backend object; None when this Outlines version does not allow it."""
-        backend = self._shared_grammar_backend()
-        if backend is None:
-            return None
-        try:
-            import outlines
-            from outlines.types import CFG, JsonSchema
-            from outlines.types.dsl import python_types_to_terms, to_regex
-        except ImportError:
-            return None
-        term = python_types_to_terms(output_type)
-        if isinstance(term, CFG):
-            processor = backend.get_cfg_logits_processor(term.definition)
-        elif isinstance(term, JsonSchema):
-            processor = backend.get_json_schema_logits_processor(term.schema, term.whitespace_pattern)
-        else:
-            processor = backend.get_regex_logits_processor(to_regex(term))
-        return outlines.Generator(self._outlines_model, processor=processor)
-
     # ------------------------------------------------------------------ generation
-    async def generate(self, requests: Sequence[Request], client: JsonClient | None = None) -> list[Result]:
+    async def generate(self, requests: Sequence[Request], client: JsonClient | None = None,
+                       payloads: Sequence[Any] | None = None) -> list[Result]:
         """All requests, in order (the work runs in a thread so the event loop stays free)."""
         return await asyncio.to_thread(self.generate_sync, list(requests))
 
-    async def generate_one(self, request: Request, client: JsonClient | None = None) -> Result:
+    async def generate_one(self, request: Request, client: JsonClient | None = None, payload: Any = None) -> Result:
         return (await self.generate([request], client))[0]
 
     def generate_sync(self, requests: Sequence[Request]) -> list[Result]:
@@ -415,7 +292,7 @@ class TransformersBackend(Backend):
             except Exception as exc:
                 results[pos] = self._error(request, f"chat template failed: {type(exc).__name__}: {exc}")
                 continue
-            kwargs, seed = _sampling(dict(request.generation), request.repeat)
+            kwargs, seed = sampling_kwargs(request.generation.as_dict(), request.repeat)
             key = (request.constraint, tuple(sorted(kwargs.items())), seed)
             groups.setdefault(key, []).append(pos)
         with self._lock:
@@ -448,7 +325,7 @@ class TransformersBackend(Backend):
         for pos, text, count, finish, grammar_error in zip(chunk, texts, counts, finishes, grammar_errors):
             request = requests[pos]
             if request.constraint is None:
-                text = _cut_at_stop(text, request.generation.get("stop"))
+                text = cut_at_stop(text, request.generation.get("stop"))
             results[pos] = Result(
                 request.index,
                 request.repeat,
@@ -463,7 +340,7 @@ class TransformersBackend(Backend):
         """One `generator.batch` call: texts, generated-token counts, finish reasons, steps, seconds."""
         import torch
 
-        recorder = _IdRecorder.new()
+        recorder = IdRecorder.new()
         if seed is not None:
             torch.manual_seed(seed)
         # Greedy passes temperature/top_p/top_k as None, overriding a checkpoint's sampling defaults.
@@ -498,24 +375,7 @@ class TransformersBackend(Backend):
                     break
             counts.append(n)
             finishes.append(finish)
-        return list(texts), counts, finishes, len(recorder.steps), wall, self._grammar_errors(gen, len(prompts))
-
-    @staticmethod
-    def _grammar_errors(gen: Any, rows: int) -> list[str | None]:
-        """Per row, an llguidance matcher error other than the expected one (a finished row keeps
-        being fed pad tokens after its grammar stopped: "parser stopped ...")."""
-        matchers = getattr(getattr(gen, "logits_processor", None), "ll_matchers", None)
-        out: list[str | None] = [None] * rows
-        if not matchers or len(matchers) != rows:
-            return out
-        for i, matcher in enumerate(matchers):
-            try:
-                error = matcher.get_error() if matcher.is_error() else None
-            except Exception:  # pragma: no cover - another llguidance API
-                error = None
-            if error and "parser stopped" not in error:
-                out[i] = error[:500]
-        return out
+        return list(texts), counts, finishes, len(recorder.steps), wall, grammar_errors(gen, len(prompts))
 
     @staticmethod
     def _error(request: Request, message: str) -> Result:

@@ -8,13 +8,19 @@ gpu_memory_utilization, load_format, enforce_eager, seed, ...; from models.yaml'
 ``disable_any_whitespace``, which vLLM honours only engine-wide), `llm` (an engine already built,
 e.g. one shared by a test session; then `model` and the engine settings are only recorded),
 `chat_template_kwargs` (default ``{"enable_thinking": False}``: Qwen3 answers without a thinking
-block; templates that don't know the variable ignore it).
+block; templates that don't know the variable ignore it), `lora` (a LoRA adapter folder, or a
+`taskc train` output folder holding one in ``adapter/``, served on `model`: the engine is built
+with ``enable_lora`` and a ``max_lora_rank`` that fits the adapter's rank, every ``llm.chat``
+call carries its ``LoRARequest``, and `render` names the adapter, so cached answers of the base
+model are never taken for the adapter's).
 
 The engine is built lazily, on the first `generate`; importing this module does not import vLLM.
-`generate` submits every request in ONE ``llm.chat(conversations, sampling_params=[...])`` call
+`generate` submits every request it is given in ONE ``llm.chat(conversations, sampling_params=[...])`` call
 with a `SamplingParams` per request (temperature, top_p, top_k, min_p, max_tokens, seed, stop,
-penalties from `request.generation`) and ``structured_outputs=to_vllm_params(constraint)``; vLLM
-schedules them together (continuous batching). The removed ``guided_*`` fields are never used.
+penalties from `request.generation`) and the structured outputs `render` lowered from `request.constraint`; vLLM
+schedules them together (continuous batching). The runner hands it `chunk_size` requests at a
+time (4 x the engine's ``max_num_seqs``), so results reach the cache and samples.jsonl chunk by
+chunk and a Ctrl-C stops after the chunk in flight. The removed ``guided_*`` fields are never used.
 If the batch call fails (one bad request raises for all, e.g. a prompt longer than
 max_model_len), the requests are re-run one ``llm.chat`` call each so that only the bad ones get
 an error. A dead engine fails the batch with the engine's error.
@@ -37,9 +43,8 @@ import gc
 import time
 from typing import Any, Sequence
 
-from taskc.backends.base import Backend
-from taskc.constraints.ir import Constraint
-from taskc.constraints.lower import VLLM_ENGINE_CONFIG, to_vllm_params, to_vllm_structured_outputs
+from taskc.backends.base import Backend, folder_fingerprint
+from taskc.constraints.lower import VLLM_ENGINE_CONFIG, to_vllm_structured_outputs
 from taskc.runner.http import JsonClient
 from taskc.runner.types import Request, Result, Usage
 
@@ -47,30 +52,44 @@ from taskc.runner.types import Request, Result, Usage
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "max_tokens", "min_tokens", "seed", "stop",
                  "presence_penalty", "frequency_penalty", "repetition_penalty")
 DEFAULT_CHAT_TEMPLATE_KWARGS = {"enable_thinking": False}
+#: The `max_lora_rank` values vLLM accepts (vllm/config/lora.py, 0.32); its default is 16.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
-def _tool_call_schema(tools: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The `{"name","parameters"}` schema of one call of one of `tools` (as the openai backend's
-    vllm mode builds it for a tool_call request without a constraint)."""
-    return {"anyOf": [
-        {"type": "object", "properties": {"name": {"const": t["name"]}, "parameters": t.get("parameters") or {"type": "object"}},
-         "required": ["name", "parameters"], "additionalProperties": False}
-        for t in tools
-    ]}
+def lora_adapter_dir(path: str) -> str:
+    """The adapter folder: `path` when it holds adapter_config.json, else `path/adapter`."""
+    import os
+
+    for folder in (path, os.path.join(path, "adapter")):
+        if os.path.isfile(os.path.join(folder, "adapter_config.json")):
+            return os.path.abspath(folder)
+    from taskc.backends.base import BackendUnavailable
+
+    raise BackendUnavailable(f"LoRA adapter {path} not found (no adapter_config.json there or in {path}/adapter)")
 
 
-def request_constraint(request: Request) -> Constraint | None:
-    """The constraint sent for `request`: its own, else (tool_call with tools) one call of a tool."""
-    if request.constraint is not None:
-        return request.constraint
-    if request.output_kind == "tool_call" and request.tools:
-        return Constraint.json(_tool_call_schema(request.tools))
-    return None
+def lora_engine_args(path: str) -> dict[str, Any]:
+    """``enable_lora`` and the smallest ``max_lora_rank`` vLLM accepts for the adapter's rank."""
+    import json
+    import os
+
+    from taskc.backends.base import BackendUnavailable
+
+    folder = lora_adapter_dir(path)
+    with open(os.path.join(folder, "adapter_config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    if config.get("modules_to_save"):
+        raise BackendUnavailable(f"vLLM refuses LoRA adapters with modules_to_save ({folder})")
+    rank = max([int(config.get("r") or 0), *[int(v) for v in (config.get("rank_pattern") or {}).values()]])
+    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
+    if not fits:
+        raise BackendUnavailable(f"LoRA rank {rank} is larger than vLLM serves ({VLLM_LORA_RANKS[-1]}): {folder}")
+    return {"enable_lora": True, "max_lora_rank": fits[0]}
 
 
 def sampling_fields(request: Request) -> dict[str, Any]:
     """The `SamplingParams` fields of a request (structured outputs aside), in a fixed order."""
-    gen = request.generation
+    gen = request.generation.as_dict()
     out: dict[str, Any] = {}
     for key in SAMPLING_KEYS:
         value = gen.get(key)
@@ -87,6 +106,7 @@ class VLLMBackend(Backend):
 
     name = "vllm"
     batched = True
+    _identity: str | None = None
     cacheable = True
     needs_http = False
     constrained = True
@@ -98,10 +118,15 @@ class VLLMBackend(Backend):
         engine_settings: dict[str, Any] | None = None,
         llm: Any = None,
         chat_template_kwargs: dict[str, Any] | None = None,
+        lora: str | None = None,
     ) -> None:
         self.model = model
         self.engine_args = dict(engine_args or {})
         self.engine_args.pop("model", None)
+        self.lora = lora_adapter_dir(str(lora)) if lora else None
+        for key, value in (lora_engine_args(self.lora) if self.lora else {}).items():
+            self.engine_args.setdefault(key, value)
+        self._lora_request: Any = None
         settings = dict(engine_settings or {})
         so_config = dict(settings.get("structured_outputs_config") or VLLM_ENGINE_CONFIG)
         so_config.update(self.engine_args.pop("structured_outputs_config", None) or {})
@@ -111,13 +136,46 @@ class VLLMBackend(Backend):
         self._owns_llm = llm is None
         self._drop_seeds: bool | None = None
 
+    #: Requests per `llm.chat` call: this many times the engine's `max_num_seqs`, so the engine
+    #: stays full for most of each call while results are delivered (and cached, and a Ctrl-C
+    #: honoured) every few rounds of continuous batching.
+    CHUNK_ROUNDS = 4
+
+    @property
+    def chunk_size(self) -> int:  # type: ignore[override]
+        """Requests per `llm.chat` call (builds the engine: it is about to be used)."""
+        try:
+            seqs = int(self.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs)
+        except (AttributeError, TypeError, ValueError):
+            seqs = 256
+        return max(1, self.CHUNK_ROUNDS * seqs)
+
     @property
     def _so_backend(self) -> str:
-        """The engine's structured-output backend (how a constraint is lowered for it)."""
+        """The engine's structured-output backend (how a constraint is lowered for it): the one
+        an engine passed in as `llm` was built with, else the contract's (`engine_settings`)."""
+        if self._llm is not None and not self._owns_llm:
+            built = engine_backend(self._llm)
+            if built:
+                return built
         return str(self.structured_outputs_config.get("backend") or "auto")
 
+    @classmethod
+    def from_config(cls, config, contract) -> "VLLMBackend":
+        """From models.yaml / the command line: model, engine_args; the contract's engine block."""
+        return cls(model=config.model, engine_args=config.engine_args, engine_settings=contract.body.get("engine", {}),
+                   lora=config.lora)
+
+    @property
+    def cache_identity(self) -> str:
+        """The model folder with a fingerprint of its files (a retrained folder is a new model)."""
+        if self._identity is None:
+            self._identity = folder_fingerprint(self.model) + (f"+{folder_fingerprint(self.lora)}" if self.lora else "")
+        return self._identity
+
     def __repr__(self) -> str:
-        return f"VLLMBackend(model={self.model!r}, engine_args={self.engine_args!r})"
+        lora = f", lora={self.lora!r}" if self.lora else ""
+        return f"VLLMBackend(model={self.model!r}, engine_args={self.engine_args!r}{lora})"
 
     # -- the engine -------------------------------------------------------------------------
 
@@ -159,33 +217,55 @@ class VLLMBackend(Backend):
             "messages": [dict(m) for m in request.messages],
             "sampling_params": sampling_fields(request),
         }
-        so = to_vllm_structured_outputs(request_constraint(request), self._so_backend)
+        so = to_vllm_structured_outputs(request.constraint, self._so_backend)
         if so is not None:
             out["structured_outputs"] = so
         if self.chat_template_kwargs:
             out["chat_template_kwargs"] = dict(self.chat_template_kwargs)
+        if self.lora:
+            out["lora_adapter"] = self.lora
         return out
 
-    def sampling_params(self, request: Request, drop_seed: bool = False) -> Any:
-        """The `vllm.SamplingParams` of one request."""
-        from vllm import SamplingParams
+    def lora_request(self) -> Any:
+        """The `LoRARequest` every call carries (None without `lora`); imports vLLM."""
+        if self.lora and self._lora_request is None:
+            import os
+            import zlib
 
-        fields = sampling_fields(request)
+            from vllm.lora.request import LoRARequest
+
+            name = os.path.basename(os.path.dirname(self.lora)) if os.path.basename(self.lora) == "adapter" else os.path.basename(self.lora)
+            self._lora_request = LoRARequest(name or "adapter", zlib.crc32(self.lora.encode()) % 2_000_000_000 + 1, self.lora)
+        return self._lora_request
+
+    def sampling_params(self, request: Request, drop_seed: bool = False, payload: dict[str, Any] | None = None) -> Any:
+        """The `vllm.SamplingParams` of one request, built from its rendered payload."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        payload = self.render(request) if payload is None else payload
+        fields = dict(payload["sampling_params"])
         if drop_seed and fields.get("temperature", 1.0) != 0:
             fields.pop("seed", None)
-        return SamplingParams(n=1, structured_outputs=to_vllm_params(request_constraint(request), self._so_backend), **fields)
+        so = payload.get("structured_outputs")
+        return SamplingParams(n=1, structured_outputs=StructuredOutputsParams(**so) if so else None, **fields)
 
     def _chat(self, llm: Any, conversations: list[list[dict[str, Any]]], params: list[Any]) -> list[Any]:
         kwargs: dict[str, Any] = {"sampling_params": params, "use_tqdm": False}
         if self.chat_template_kwargs:
             kwargs["chat_template_kwargs"] = dict(self.chat_template_kwargs)
+        if self.lora:
+            kwargs["lora_request"] = self.lora_request()
         return llm.chat(conversations, **kwargs)
 
-    async def generate(self, requests: Sequence[Request], client: JsonClient | None) -> list[Result]:
-        """Answer all `requests` with one batched `llm.chat` call (see the module docstring)."""
+    async def generate(self, requests: Sequence[Request], client: JsonClient | None,
+                       payloads: Sequence[dict[str, Any]] | None = None) -> list[Result]:
+        """Answer all `requests` with one batched `llm.chat` call (see the module docstring);
+        `payloads` are their `render`s when the caller has them."""
         requests = list(requests)
         if not requests:
             return []
+        payloads = [self.render(r) for r in requests] if payloads is None else list(payloads)
         llm = self.llm
         drop = self._seeds_unsafe(llm)
         results: list[Result | None] = [None] * len(requests)
@@ -193,11 +273,11 @@ class VLLMBackend(Backend):
         params: list[Any] = []
         for i, r in enumerate(requests):
             try:
-                params.append(self.sampling_params(r, drop_seed=drop))
+                params.append(self.sampling_params(r, drop_seed=drop, payload=payloads[i]))
                 todo.append(i)
             except Exception as exc:  # e.g. invalid sampling values: this request only
                 results[i] = _error(r, exc)
-        conversations = [[dict(m) for m in requests[i].messages] for i in todo]
+        conversations = [payloads[i]["messages"] for i in todo]
         started = time.perf_counter()
         try:
             outputs = self._chat(llm, conversations, params) if todo else []
@@ -240,6 +320,15 @@ def _error(request: Request, exc: BaseException, latency: float = 0.0) -> Result
 
 def _engine_dead(exc: BaseException) -> bool:
     return type(exc).__name__ == "EngineDeadError"
+
+
+def engine_backend(llm: Any) -> str | None:
+    """The structured-output backend a `vllm.LLM` was built with (None when it cannot be read)."""
+    try:
+        backend = llm.llm_engine.vllm_config.structured_outputs_config.backend
+    except AttributeError:
+        return None
+    return str(backend) if backend else None
 
 
 def seeds_crash_engine(llm: Any) -> bool:

@@ -82,15 +82,10 @@ def format_text(out: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_cmd(contract, *, base_url: str | None, model: str | None, rate: float | None, concurrency: int | None,
-              duration: float, warmup: float, as_json: bool, stream: bool = False, find_max: bool = False,
-              p95_ms: float | None = None, max_rate: float | None = None, gpu_hourly_usd: float | None = None,
-              models_file: Path | None = None, model_name: str | None = None, limit: int | None = None,
-              seed: int = 0, mode: str | None = None, api_key_env: str | None = None, timeout: float = 60.0,
-              metrics_url: str | None = None, out: Path | None = None, processes: int | None = None) -> int:
-    """Run `taskc bench` for one compiled contract; print; return the exit code (0 ok, 1 when every
-    measured request failed or --find-max found no sustainable rate)."""
-    from taskc.bench.run import BenchOptions, run_bench, with_model_entry
+def bench_options(*, base_url: str | None, model: str | None, rate: float | None, concurrency: int | None,
+                  find_max: bool, processes: int | None, **settings: Any):
+    """The command line's options as one `BenchOptions`, after the checks the loop modes need."""
+    from taskc.bench.target import BenchOptions
 
     if find_max:
         if rate is None:
@@ -101,11 +96,17 @@ def bench_cmd(contract, *, base_url: str | None, model: str | None, rate: float 
         raise TaskcError("give exactly one of --rate (open loop) and --concurrency (closed loop)")
     if processes is not None and (processes < 1 or (processes > 1 and concurrency is not None)):
         raise TaskcError("--processes splits the open loop's Poisson stream: give it with --rate, at least 1")
-    options = BenchOptions(base_url=base_url or "", model=model or "", rate=rate, concurrency=concurrency,
-                           duration_s=duration, warmup_s=warmup, stream=stream, seed=seed, limit=limit,
-                           timeout_s=timeout, mode=mode, api_key_env=api_key_env, gpu_hourly_usd=gpu_hourly_usd,
-                           metrics_url=metrics_url, find_max=find_max, p95_ms=p95_ms, start_rate=rate,
-                           max_rate=max_rate, processes=processes)
+    return BenchOptions(base_url=base_url or "", model=model or "", rate=rate, concurrency=concurrency,
+                        find_max=find_max, start_rate=rate, processes=processes, **settings)
+
+
+def bench_command(contract, options, *, as_json: bool = False, out: Path | None = None,
+                  models_file: Path | None = None, model_name: str | None = None) -> int:
+    """Run `taskc bench` for one compiled contract; print; return the exit code (0 ok, 1 when every
+    measured request failed or --find-max found no sustainable rate)."""
+    from taskc.bench.run import run_bench
+    from taskc.bench.target import with_model_entry
+
     if model_name:
         options = with_model_entry(options, models_file or Path("models.yaml"), model_name)
     if not options.base_url or not options.model:
@@ -121,7 +122,7 @@ def bench_cmd(contract, *, base_url: str | None, model: str | None, rate: float 
     for warning in result.get("warnings") or ():
         if as_json:
             print(f"warning: {warning}", file=sys.stderr)
-    if find_max and (result.get("find_max") or {}).get("max_sustained_rate") is None:
+    if options.find_max and (result.get("find_max") or {}).get("max_sustained_rate") is None:
         return 1
     if result.get("measured") and result.get("errors") == result.get("measured"):
         return 1

@@ -20,7 +20,7 @@ schedule) until every measured request has answered, so measured requests never 
 load at the end; then the unmeasured tail is awaited briefly and cancelled.
 
 Everything here is independent of what is sent: `send(sample)` is a coroutine the caller provides
-(see `taskc.bench.run.make_sender`) that fills in the sample's send and completion times and answer.
+(see `taskc.bench.sender.make_sender`) that fills in the sample's send and completion times and answer.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterator, Sequence
+
+from taskc.common.percentiles import percentile
 
 Clock = Callable[[], float]
 
@@ -100,17 +102,6 @@ def poisson_schedule(rate: float, seed: int = 0) -> Iterator[float]:
     while True:
         yield t
         t += rng.expovariate(rate)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolation percentile (as `taskc eval` computes its latency figures)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 async def open_loop(send: Send, rate: float, duration_s: float, warmup_s: float = 0.0, *, seed: int = 0,

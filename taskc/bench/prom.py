@@ -108,16 +108,13 @@ def memory(before: Mapping[str, float] | None, during: list[Mapping[str, float]]
     return out
 
 
-async def scrape(session, url: str, timeout_s: float = 5.0) -> Metrics | None:
-    """GET `url` and parse it; None when there is no such endpoint or it cannot be read."""
-    import aiohttp
-
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-            if resp.status != 200:
-                return None
-            return parse_prometheus(await resp.text())
-    except (aiohttp.ClientError, TimeoutError, OSError, UnicodeDecodeError):
+async def scrape(client, url: str, timeout_s: float = 5.0) -> Metrics | None:
+    """GET `url` through the runner's `JsonClient` and parse it; None when there is no such
+    endpoint or it cannot be read (server metrics are optional)."""
+    answer = await client.get(url, timeout_s=timeout_s)
+    if answer is None or answer[0] != 200:
         return None
-    except Exception:  # noqa: BLE001 - asyncio.TimeoutError on 3.10, anything odd: metrics are optional
+    try:
+        return parse_prometheus(answer[1].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
         return None

@@ -14,6 +14,7 @@ import time
 from typing import Callable
 
 from taskc.bench.loadgen import LoadResult, open_loop
+from taskc.bench.sender import loop_policy, make_sender, warm_up
 
 
 def child_seed(seed: int, worker: int) -> int:
@@ -22,9 +23,7 @@ def child_seed(seed: int, worker: int) -> int:
 
 def _child(conn, wire, tag: str, rate: float, seed: int, duration_s: float, warmup_s: float, drain_s: float,
            n_rows: int, stride: int, offset: int, use_uvloop: bool) -> None:
-    from taskc.bench.run import _loop_policy
-
-    _loop_policy(use_uvloop)
+    loop_policy(use_uvloop)
     try:
         result = asyncio.run(_child_run(conn, wire, tag, rate, seed, duration_s, warmup_s, drain_s, n_rows, stride,
                                         offset))
@@ -36,7 +35,6 @@ def _child(conn, wire, tag: str, rate: float, seed: int, duration_s: float, warm
 
 
 async def _child_run(conn, wire, tag, rate, seed, duration_s, warmup_s, drain_s, n_rows, stride, offset) -> LoadResult:
-    from taskc.bench.run import make_sender
     from taskc.runner.http import JsonClient
 
     client = JsonClient(concurrency=wire.max_connections, timeout_s=wire.timeout_s, max_attempts=1)
@@ -50,19 +48,6 @@ async def _child_run(conn, wire, tag, rate, seed, duration_s, warmup_s, drain_s,
                                seq_stride=stride, seq_offset=offset)
     finally:
         await client.close()
-
-
-async def warm_up(client, url: str) -> None:
-    """One GET of the server's model list (any answer will do) so a fresh process has its HTTP
-    code paths and a connection ready before the first scheduled request."""
-    import aiohttp
-
-    models = url.rsplit("/chat/completions", 1)[0] + "/models"
-    try:
-        async with client._get_session().get(models, timeout=aiohttp.ClientTimeout(total=10)) as resp:
-            await resp.read()
-    except Exception:  # noqa: BLE001 - a warm-up only
-        pass
 
 
 async def open_loop_processes(wire, tag: str, rate: float, duration_s: float, warmup_s: float, *, seed: int,

@@ -4,31 +4,39 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from taskc.compiler.contract import ENGINE_SETTINGS, Contract, contract_hash, row_turns
+from taskc.compiler.contract import Contract, contract_hash
+from taskc.compiler.messages import render_messages, row_turns, template_names, template_variables
 from taskc.compiler.turns import history_turns
 from taskc.compiler.data import DataError, Split, read_split
 from taskc.compiler.output import OutputDecl, resolve_output
 from taskc.compiler.prefix import count_tokens, static_prefix
-from taskc.compiler.prompts import check_template, format_instructions, render
-from taskc.compiler.sql import Database, database_grammar, open_database
+from taskc.compiler.prompts import RenderError, check_template, format_instructions, render
+from taskc.compiler.render_check import render_problem, render_rows
+from taskc.compiler.sql import Database, canonical_gold, database_grammar, open_database
 from taskc.constraints.ir import Constraint
+from taskc.constraints.lower import engine_settings
 from taskc.errors import Diagnostic, SpecError
 from taskc.spec.load import LoadedSpec, load_spec
+from taskc.spec.paths import OutsideProject, row_path_problem, template_folder
 
 DEFAULT_METRIC = {"label": "exact_match", "tool_call": "tool_call_equivalence", "object": "json_match",
                   "sql": "execution_match", "text": "exact_match"}
 MAX_ROW_ERRORS = 20
 
 
-def compile_spec(path: str | Path) -> Contract:
+def compile_spec(path: str | Path, allow_outside: tuple[str | Path, ...] = ()) -> Contract:
     """Load, check and compile a spec; raise SpecError listing every problem found.
 
     Checks go on past a failed section wherever the later check does not depend on it, so one
-    run reports the shape, template, metric and data problems together."""
-    loaded = load_spec(path)
+    run reports the shape, template, metric and data problems together. Every file the spec
+    names must lie inside its project root or `allow_outside` (taskc.spec.paths), and every
+    row's prompts are rendered once here, so a template that cannot render is an error too."""
+    loaded = load_spec(path, allow_outside)
     problems: list[Diagnostic] = list(loaded.problems)
     sections = loaded.sections
     inputs = sections.get("inputs")
@@ -40,7 +48,10 @@ def compile_spec(path: str | Path) -> Contract:
     raw_inputs = loaded.source.data.get("inputs")
     raw_prompt = loaded.source.data.get("prompt")
     if isinstance(raw_inputs, dict) and isinstance(raw_prompt, dict):
-        provided = set(raw_inputs) | {"format_instructions"} | ({"schema"} if _kind(loaded) == "sql" else set())
+        raw_output = loaded.source.data.get("output")
+        # the kind as written, so a problem elsewhere in `output` does not also flag {{ schema }}
+        written_kind = raw_output.get("kind") if isinstance(raw_output, dict) else None
+        provided = template_names(raw_inputs, _kind(loaded) or written_kind)
         for key in ("system", "user"):
             text = raw_prompt.get(key)
             if isinstance(text, str):
@@ -61,9 +72,9 @@ def compile_spec(path: str | Path) -> Contract:
             if declared is None:
                 continue
             try:
-                splits[name] = read_split(name, declared, loaded.base_dir, loaded.source.path)
+                splits[name] = read_split(name, declared, loaded.base_dir, loaded.source.path, loaded.project)
             except DataError as exc:
-                problems.append(loaded.source.at(("data", name, "file"), str(exc)))
+                problems.extend(exc.diagnostics or [loaded.source.at(("data", name, "file"), str(exc))])
         few = prompt.few_shot if prompt is not None else None
         if few is not None and few.count > 0 and data.train is None:
             problems.append(loaded.source.at(("prompt", "few_shot"), "few_shot draws from the train split, but data has no train"))
@@ -79,7 +90,13 @@ def compile_spec(path: str | Path) -> Contract:
     databases, row_dbs, problems = _databases(loaded, rows) if output.kind == "sql" else ({}, {}, [])
     if problems:
         raise SpecError(problems)
-    return _assemble(loaded, output, rows, gold, metrics, databases, row_dbs)
+    problems = render_rows(loaded, output, rows, databases, row_dbs)
+    if problems:
+        raise SpecError(problems)
+    try:
+        return _assemble(loaded, output, rows, gold, metrics, databases, row_dbs)
+    except RenderError as exc:  # every row rendered above; kept so no render can end in a traceback
+        raise SpecError([loaded.source.at(("prompt",), f"prompt cannot be rendered: {exc}")]) from None
 
 
 def _kind(loaded: LoadedSpec) -> str | None:
@@ -95,12 +112,7 @@ def _unique(problems: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def _metrics(loaded: LoadedSpec) -> tuple[list[dict[str, Any]], list[Diagnostic]]:
-    try:
-        from taskc.metrics import METRIC_NAMES, option_errors
-    except ImportError:  # TEMP until taskc.metrics lands
-        METRIC_NAMES = {"exact_match", "f1", "tool_call_equivalence", "json_match", "execution_match", "llm_judge"}
-        def option_errors(name, options):
-            return []
+    from taskc.metrics import METRIC_NAMES, option_errors
 
     spec = loaded.spec
     src = loaded.source
@@ -204,80 +216,97 @@ def _check_histories(loaded: LoadedSpec, split: Split, rows, problems: list[Diag
 
 
 def _databases(loaded: LoadedSpec, rows: dict[str, Split]):
+    """Open each row's database. The template is rendered from the row, so the row chooses the
+    file: it must stay inside the template's folder (and the project root); it is opened
+    read-only and nothing is created (a file that does not exist is an error at its row)."""
     template = loaded.output.database
+    folder = template_folder(template)
     databases: dict[str, Database] = {}
     row_dbs: dict[str, tuple[str | None, ...]] = {}
     problems: list[Diagnostic] = []
-    missing: set[str] = set()
+    refused: set[str] = set()
+    names = list(loaded.spec.inputs)
     for name, split in rows.items():
-        keys = []
+        keys: list[str | None] = []
         for i, row in enumerate(split.rows):
-            key = render(template, {k: row.get(k) for k in loaded.spec.inputs}).strip()
-            keys.append(key)
-            if key in databases or key in missing:
-                continue
             try:
-                databases[key] = open_database(key, (loaded.base_dir / key).resolve())
-            except (OSError, sqlite3.Error) as exc:
-                missing.add(key)
-                reason = "not found" if isinstance(exc, FileNotFoundError) else f"unreadable: {exc}"
-                problems.append(split.where(i, f"database {reason}: {key} ({name} row {i})"))
+                key = render(template, {k: row.get(k) for k in names}).strip()
+            except RenderError as exc:
+                problems.append(render_problem(loaded, ("output", "database"), template, exc, f"{name} row {i}"))
+                break
+            keys.append(key)
+            if key in databases or key in refused:
+                continue
+            problem = row_path_problem(loaded.base_dir, folder, key)
+            try:
+                if problem:
+                    raise OutsideProject(f"database {problem}")
+                path = loaded.project.confine(loaded.base_dir, key, "database")
+                databases[key] = open_database(key, path)
+            except (OSError, sqlite3.Error, OutsideProject) as exc:
+                refused.add(key)
+                if isinstance(exc, OutsideProject):
+                    reason = str(exc)
+                elif isinstance(exc, FileNotFoundError):
+                    reason = f"database not found: {key}"
+                else:
+                    reason = f"database unreadable: {key}: {exc}"
+                problems.append(split.where(i, f"{reason} ({name} row {i})"))
         row_dbs[name] = tuple(keys)
     return databases, row_dbs, problems
 
 
-def _few_shot(loaded: LoadedSpec, rows: dict[str, Split], gold, output: OutputDecl, variables) -> dict[str, Any]:
+def _few_shot(loaded: LoadedSpec, rows: dict[str, Split], gold, output: OutputDecl, body: dict[str, Any],
+              ddl_of) -> dict[str, Any]:
     few = loaded.spec.prompt.few_shot
     if few is None or few.count == 0:
         return {}
     split = rows[few.from_]
     order = sorted(range(len(split.rows)), key=lambda i: hashlib.sha256(f"{few.seed}:{i}".encode()).hexdigest())
-    chosen = order[: few.count]
     examples = []
-    body = {"inputs": {k: v.model_dump(exclude_none=True) for k, v in loaded.spec.inputs.items()},
-            "prompt": {"user": loaded.spec.prompt.user}}
-    for i in chosen:
-        values = dict(variables(few.from_, i))
+    for i in order[: few.count]:
         inputs = {k: split.rows[i].get(k) for k in loaded.spec.inputs}
-        examples.append({"index": i, "turns": row_turns(body, inputs, values), "assistant": output.serialize(gold[few.from_][i])})
+        variables = template_variables(body, inputs, ddl_of(few.from_, i))
+        examples.append({"index": i, "turns": row_turns(body, inputs, variables), "assistant": output.serialize(gold[few.from_][i])})
     return {"count": few.count, "from": few.from_, "seed": few.seed, "examples": examples}
 
 
 def _assemble(loaded, output, rows, gold, metrics, databases, row_dbs) -> Contract:
     spec = loaded.spec
-    instructions = format_instructions(output)
     constraints: dict[str | None, Constraint | None] = {}
+    canonical = None
     if output.kind == "sql":
+        form = output.grammar or "canonical"
+        if form == "canonical":  # gold answers in canonical SQL (train.jsonl, verify, few-shot)
+            canonical = canonical_gold(gold, row_dbs, databases)
+            output = replace(output, sql_canonical=MappingProxyType(canonical.texts))
         for key, db in sorted(databases.items()):
-            constraints[key] = Constraint("grammar", grammar=database_grammar(db))
+            constraints[key] = Constraint("grammar", grammar=database_grammar(db, form))
         constraint_json: Any = {"type": "grammar", "syntax": "lark", "per_database": {k: c.grammar for k, c in constraints.items()}}
     else:
         constraints[None] = output.constraint()
         constraint_json = constraints[None].to_dict() if constraints[None] else None
 
-    def variables(split: str, i: int) -> dict[str, Any]:
-        values = {k: rows[split].rows[i].get(k) for k in spec.inputs}
-        values["format_instructions"] = instructions
-        if output.kind == "sql":
-            values["schema"] = databases[row_dbs[split][i]].ddl
-        return values
+    def ddl_of(split: str, i: int) -> str | None:
+        return databases[row_dbs[split][i]].ddl if output.kind == "sql" else None
 
+    def inputs_of(split: str, i: int) -> dict[str, Any]:
+        return {k: rows[split].rows[i].get(k) for k in spec.inputs}
+
+    inputs = {k: v.model_dump(exclude_none=True) for k, v in spec.inputs.items()}
+    prompt = {"system": spec.prompt.system, "user": spec.prompt.user, "format_instructions": format_instructions(output)}
+    shots = _few_shot(loaded, rows, gold, output, {"inputs": inputs, "output": output.to_dict(), "prompt": prompt}, ddl_of)
     body: dict[str, Any] = {
         "format": 1,
         "name": spec.name,
         "description": spec.description,
-        "inputs": {k: v.model_dump(exclude_none=True) for k, v in spec.inputs.items()},
+        "inputs": inputs,
         "output": output.to_dict(),
         "schema": output.strict_schema,
         "validate_schema": output.validate_schema,
         "constraint": constraint_json,
-        "engine": ENGINE_SETTINGS if constraint_json else {},
-        "prompt": {
-            "system": spec.prompt.system,
-            "user": spec.prompt.user,
-            "format_instructions": instructions,
-            "few_shot": _few_shot(loaded, rows, gold, output, variables),
-        },
+        "engine": engine_settings(output.kind) if constraint_json else {},
+        "prompt": {**prompt, "few_shot": shots},
         "data": {
             name: {"file": getattr(spec.data, name).file, "sha256": split.sha256, "rows": len(split.rows),
                    "columns": dict(getattr(spec.data, name).columns)}
@@ -286,26 +315,26 @@ def _assemble(loaded, output, rows, gold, metrics, databases, row_dbs) -> Contra
         "databases": {k: {"sha256": db.sha256} for k, db in sorted(databases.items())},
         "metrics": metrics,
         "generation": spec.generation.model_dump(exclude_none=True),
+        **_judges(metrics),
     }
-    _add_judges(body, metrics)
-    draft = Contract(id="", body=body, loaded=loaded, output=output, splits=rows, gold=gold,
-                     databases=databases, row_databases=row_dbs, constraints=constraints)
     n_test = len(rows["test"].rows)
     group = (lambda i: row_dbs["test"][i]) if output.kind == "sql" else None
-    body["prefix"], text = static_prefix(lambda i: draft.messages("test", i), n_test, group)
+    prefix, text = static_prefix(lambda i: render_messages(body, inputs_of("test", i), ddl_of("test", i)), n_test, group)
+    body = {**body, "prefix": prefix}
     tokens = count_tokens(text) if n_test else None
     return Contract(
         id=contract_hash(body), body=body, loaded=loaded, output=output, splits=rows, gold=gold,
         databases=databases, row_databases=row_dbs, constraints=constraints,
         analysis={"prefix_tokens": tokens, "tokenizer": "qwen" if tokens is not None else None,
-                  "source_files": dict(sorted(output.files.items()))},
+                  "source_files": dict(sorted(output.files.items())),
+                  **({"sql_canonical": canonical.summary()} if canonical is not None else {})},
     )
 
 
-def _add_judges(body: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
-    """Compile each llm_judge's prompt into the contract (it decides scores, so it is hashed)."""
+def _judges(metrics: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each llm_judge's prompt, compiled into the contract (it decides scores, so it is hashed)."""
     if not any(m["name"] == "llm_judge" for m in metrics):
-        return
+        return {}
     from taskc.metrics.llm_judge import JUDGE_SCHEMA, JUDGE_SYSTEM, JUDGE_USER
 
-    body["judge"] = {"system": JUDGE_SYSTEM, "user": JUDGE_USER, "schema": JUDGE_SCHEMA}
+    return {"judge": {"system": JUDGE_SYSTEM, "user": JUDGE_USER, "schema": JUDGE_SCHEMA}}

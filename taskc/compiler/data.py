@@ -1,16 +1,29 @@
-"""Read a data split (csv, jsonl, json) into rows, with the file line of each row for errors."""
+"""Read a data split (csv, jsonl, json) into rows, with the file line of each row for errors.
+
+The file must lie inside the project root (taskc.spec.paths). A CSV is read strictly: a
+duplicate header, a row with more or fewer fields than the header, an unterminated quote or a
+field longer than MAX_FIELD_CHARS is an error at its row, and so is a split with no rows."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskc.errors import Diagnostic
-from taskc.spec.model import DataFile
+from taskc.spec.paths import OutsideProject, ProjectRoot, regular_file_problem
+
+if TYPE_CHECKING:  # an annotation only: loading a cached contract needs no pydantic
+    from taskc.spec.model import DataFile
+
+#: The longest CSV field taken (about a million tokens); longer ones are errors at their row.
+MAX_FIELD_CHARS = 4_000_000
+#: Row problems reported per file before the rest are counted.
+MAX_ROW_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
@@ -31,11 +44,14 @@ class Split:
 
 
 class DataError(Exception):
-    """The split cannot be read at all (missing file, bad format)."""
+    """The split cannot be read (missing file, bad format). `diagnostics`, when given, locate
+    the problems in the data file itself (each at its row)."""
 
-    def __init__(self, message: str, column_problem: str | None = None):
+    def __init__(self, message: str, column_problem: str | None = None,
+                 diagnostics: tuple[Diagnostic, ...] = ()):
         super().__init__(message)
         self.column_problem = column_problem
+        self.diagnostics = diagnostics
 
 
 def _format(path: Path, declared: str | None) -> str:
@@ -51,29 +67,46 @@ def _format(path: Path, declared: str | None) -> str:
     raise DataError(f"cannot tell the format of '{path.name}' from its extension; set format: csv, jsonl or json")
 
 
-def read_split(name: str, declared: DataFile, base_dir: Path, shown_base: str) -> Split:
-    """Read `declared` relative to `base_dir`; raise DataError on a missing or unreadable file."""
-    path = (base_dir / declared.file).resolve() if not Path(declared.file).is_absolute() else Path(declared.file)
+def read_split(name: str, declared: DataFile, base_dir: Path, shown_base: str,
+               root: ProjectRoot | None = None) -> Split:
+    """Read `declared` relative to `base_dir`, confined to `root` when given; raise DataError on
+    a file outside it, a missing or unreadable file, or rows that cannot be read."""
+    if root is not None:
+        try:
+            path = root.confine(base_dir, declared.file, "data file")
+        except OutsideProject as exc:
+            raise DataError(str(exc)) from None
+    else:
+        path = (base_dir / declared.file).resolve()
     shown = _shown(shown_base, declared.file)
+    problem = regular_file_problem(path)
+    if problem:
+        raise DataError(f"cannot read data file {shown}: it {problem}")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"data file not found: {shown}") from None
     except OSError as exc:
         raise DataError(f"cannot read data file {shown}: {exc.strerror}") from None
-    fmt = _format(path, declared.format)
+    written = Path(declared.file)  # the format and delimiter go by the name written, not a link's target
+    fmt = _format(written, declared.format)
     try:
         text = raw.decode(declared.encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise DataError(f"cannot decode {shown} as {declared.encoding}: {exc}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    if fmt == "csv":
-        records, lines, fields = _read_csv(text, path)
-    elif fmt == "jsonl":
-        records, lines, fields = _read_jsonl(text, shown)
-    else:
-        records, lines, fields = _read_json(text, shown, declared.pointer)
+    try:
+        if fmt == "csv":
+            records, lines, fields = _read_csv(text, written, shown, name)
+        elif fmt == "jsonl":
+            records, lines, fields = _read_jsonl(text, shown)
+        else:
+            records, lines, fields = _read_json(text, shown, declared.pointer)
+    except RecursionError:
+        raise DataError(f"{shown}: JSON nested too deeply to read") from None
+    if not records:
+        raise DataError(f"{shown} has no rows: the {name} split needs at least one")
     if declared.limit is not None:
         records, lines = records[: declared.limit], lines[: declared.limit]
     return Split(
@@ -99,24 +132,84 @@ def _shown(shown_base: str, file: str) -> str:
     return str(Path(*parts)) if parts else file
 
 
-def _read_csv(text: str, path: Path) -> tuple[list[dict], list[int], list[str]]:
+def _read_csv(text: str, path: Path, shown: str, split: str) -> tuple[list[dict], list[int], list[str]]:
+    """Rows of a CSV (TSV by extension). The csv module's field limit is raised to the file's
+    length for the read (so it never stops it), and fields past MAX_FIELD_CHARS are reported."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, len(text) + 1))
     try:
-        header = next(reader)
-    except StopIteration:
-        return [], [], []
+        return _csv_rows(csv.reader(_lines(text), delimiter=delimiter, strict=True), shown, split)
+    finally:
+        csv.field_size_limit(previous)
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str):
+    """The lines of `text`, ends kept, split where a file opened with newline="" splits them
+    (\\r\\n, \\r, \\n; not at the other characters str.splitlines takes for line ends)."""
+    start = 0
+    for match in _NEWLINE.finditer(text):
+        yield text[start:match.end()]
+        start = match.end()
+    if start < len(text):
+        yield text[start:]
+
+
+def _csv_rows(reader, shown: str, split: str) -> tuple[list[dict], list[int], list[str]]:
+    problems: list[Diagnostic] = []
+    count = 0
+    first_unshown = 1
+
+    def problem(line: int, message: str) -> None:
+        nonlocal count, first_unshown
+        count += 1
+        if count <= MAX_ROW_PROBLEMS:
+            problems.append(Diagnostic(shown, line, 1, message))
+        elif count == MAX_ROW_PROBLEMS + 1:
+            first_unshown = line
+
+    header: list[str] = []
     records: list[dict] = []
     lines: list[int] = []
-    start = reader.line_num + 1
-    for row in reader:
-        if not row:
-            start = reader.line_num + 1
-            continue
-        records.append(dict(zip(header, row)))
-        lines.append(start)
+    start = 1
+    try:
+        header = next(reader, [])
+        firsts: dict[str, int] = {}
+        for number, column in enumerate(header, start=1):
+            if column in firsts:
+                problem(1, f"duplicate column '{column}' in the header (columns {firsts[column]} and {number})")
+            firsts.setdefault(column, number)
         start = reader.line_num + 1
+        for row in reader:
+            if row:
+                index = len(records)
+                if len(row) != len(header):
+                    problem(start, f"row has {len(row)} fields but the header has {len(header)} ({split} row {index})")
+                for column, value in zip(header, row):
+                    if len(value) > MAX_FIELD_CHARS:
+                        problem(start, f"field '{column}' holds {len(value):,} characters, more than the "
+                                       f"{MAX_FIELD_CHARS:,} a field may hold ({split} row {index})")
+                records.append(dict(zip(header, row)))
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problem(start, f"{_csv_words(str(exc))} ({split} row {len(records)})" if header else _csv_words(str(exc)))
+    if count > MAX_ROW_PROBLEMS:
+        problems.append(Diagnostic(shown, first_unshown, 1, f"... and {count - MAX_ROW_PROBLEMS} more row problems in {shown}"))
+    if problems:
+        raise DataError(f"{shown}: {problems[0].message}", diagnostics=tuple(problems))
     return records, lines, header
+
+
+def _csv_words(message: str) -> str:
+    if message == "unexpected end of data":
+        return "a quoted field starts in this row and is never closed"
+    if message.endswith("expected after '\"'"):
+        return f"invalid CSV: text after a closing quote ({message})"
+    return f"invalid CSV: {message}"
 
 
 def _read_jsonl(text: str, shown: str) -> tuple[list[dict], list[int], list[str]]:
@@ -144,7 +237,10 @@ def _read_json(text: str, shown: str, pointer: str) -> tuple[list[dict], list[in
     except json.JSONDecodeError as exc:
         raise DataError(f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if pointer:
-        value = resolve_pointer(value, pointer)
+        try:
+            value = resolve_pointer(value, pointer)
+        except KeyError as exc:
+            raise DataError(f"{shown}: {exc.args[0]}") from None
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise DataError(f"{shown} must hold a JSON list of objects")
     fields: dict[str, None] = {}

@@ -24,11 +24,10 @@ as sent at evaluation time. Output is deterministic (same contract, same bytes).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any, Callable
 
 from taskc.compiler.contract import Contract
+from taskc.compiler.prefix import chatml
 from taskc.errors import TaskcError
 
 FORMATS = ("openai", "chatml", "sharegpt")
@@ -42,11 +41,6 @@ def conversation(contract: Contract, split: str, index: int) -> list[dict[str, s
     messages = [{"role": m["role"], "content": m["content"]} for m in contract.messages(split, index)]
     messages.append({"role": "assistant", "content": contract.gold_text(split, index)})
     return messages
-
-
-def chatml(messages: list[dict[str, str]]) -> str:
-    """The conversation in ChatML text."""
-    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
 
 
 def _openai(messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -86,23 +80,3 @@ def export(contract: Contract, fmt: str, split: str = "train") -> str:
     """The split as JSONL text in format `fmt` (one compact record per line)."""
     lines = [_dumps(record) for record in records(contract, fmt, split)]
     return "".join(line + "\n" for line in lines)
-
-
-def export_cmd(contract: Contract, fmt: str, split: str = "train", out: Path | None = None) -> int:
-    """CLI body: write the JSONL to `out` (or stdout); report errors on stderr. Exit code."""
-    try:
-        text = export(contract, fmt, split)
-    except TaskcError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return 0
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(text.encode("utf-8"))
-    rows = text.count("\n")
-    print(f"{contract.name}: {rows} {split} records ({fmt}) -> {out}", file=sys.stderr)
-    return 0

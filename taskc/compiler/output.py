@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from taskc.compiler.data import resolve_pointer
-from taskc.compiler.schemas import compact, normalize_schema, order_like, to_strict
+from taskc.common.encoding import compact_json
+from taskc.compiler.schemas import normalize_schema, order_like, to_strict
 from taskc.constraints.ir import Constraint
 from taskc.errors import Diagnostic
-from taskc.spec.load import LoadedSpec
-from taskc.spec.model import FileRef, OpenAITool
 from taskc.spec.type_syntax import TypeSyntaxError, nullable, object_schema, parse_type
+
+if TYPE_CHECKING:  # the spec layer (pydantic, YAML) is imported by the resolvers, not by a cached contract's load
+    from taskc.spec.load import LoadedSpec
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,11 @@ class OutputDecl:
     schema: dict[str, Any] | None = None
     database: str | None = None
     dialect: str | None = None
+    grammar: str | None = None
     files: dict[str, str] = field(default_factory=dict)
+    #: sql with the canonical grammar: each gold query (stripped) -> its canonical text, filled
+    #: by the compiler once the databases are read (`taskc.compiler.sql.canonical_gold`).
+    sql_canonical: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The declaration as contract.json records it."""
@@ -40,6 +46,8 @@ class OutputDecl:
             out["schema"] = self.schema
         elif self.kind == "sql":
             out.update(dialect=self.dialect, database=self.database)
+            if self.grammar is not None:
+                out["grammar"] = self.grammar
         return out
 
     @property
@@ -74,15 +82,17 @@ class OutputDecl:
         return None
 
     def serialize(self, value: Any) -> str:
-        """A gold value as the constrained decoder emits it (compact JSON in schema order)."""
+        """A gold value as the constrained decoder emits it (compact JSON in schema order; sql:
+        its canonical form where the compiler made one, else the query as written, stripped)."""
         if self.kind == "tool_call":
             tool = next((t for t in self.tools if t["name"] == value.get("name")), None)
             params = order_like(value.get("parameters", {}), tool["parameters"] if tool else None)
-            return compact({"name": value.get("name"), "parameters": params})
+            return compact_json({"name": value.get("name"), "parameters": params})
         if self.kind == "object":
-            return compact(order_like(value, self.schema))
+            return compact_json(order_like(value, self.schema))
         if self.kind == "sql":
-            return str(value).strip()
+            text = str(value).strip()
+            return self.sql_canonical.get(text, text)
         return str(value)
 
     def parse_gold(self, raw: Any) -> tuple[Any, str | None]:
@@ -158,24 +168,37 @@ def resolve_output(loaded: LoadedSpec) -> tuple[OutputDecl | None, list[Diagnost
     if kind == "object":
         return _resolve_object(loaded)
     if kind == "sql":
-        return OutputDecl(kind="sql", database=out.database, dialect=out.dialect), []
+        return OutputDecl(kind="sql", database=out.database, dialect=out.dialect, grammar=out.grammar), []
     return OutputDecl(kind="text"), []
 
 
 def _read_ref(loaded: LoadedSpec, value: Any, path: tuple, what: str) -> tuple[Any, dict[str, str], list[Diagnostic]]:
+    from taskc.spec.model import FileRef
+
     if not isinstance(value, FileRef):
         return value, {}, []
     import hashlib
 
-    file = (loaded.base_dir / value.file).resolve()
+    from taskc.spec.paths import OutsideProject, regular_file_problem
+
+    where = path + ("file",)
+    try:
+        file = loaded.project.confine(loaded.base_dir, value.file, what)
+    except OutsideProject as exc:
+        return None, {}, [loaded.source.at(where, str(exc))]
+    problem = regular_file_problem(file)
+    if problem:
+        return None, {}, [loaded.source.at(where, f"cannot read {what} {value.file}: it {problem}")]
     try:
         raw = file.read_bytes()
     except OSError:
-        return None, {}, [loaded.source.at(path + ("file",), f"{what} not found: {value.file}")]
+        return None, {}, [loaded.source.at(where, f"{what} not found: {value.file}")]
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, {}, [loaded.source.at(path + ("file",), f"{what} {value.file} is not valid JSON: {exc}")]
+        return None, {}, [loaded.source.at(where, f"{what} {value.file} is not valid JSON: {exc}")]
+    except RecursionError:
+        return None, {}, [loaded.source.at(where, f"{what} {value.file} is nested too deeply to read")]
     try:
         document = resolve_pointer(document, value.pointer)
     except KeyError as exc:
@@ -185,6 +208,8 @@ def _read_ref(loaded: LoadedSpec, value: Any, path: tuple, what: str) -> tuple[A
 
 def _resolve_tools(loaded: LoadedSpec) -> tuple[OutputDecl | None, list[Diagnostic]]:
     from pydantic import BaseModel, ValidationError
+
+    from taskc.spec.model import OpenAITool
 
     path = ("output", "tools")
     raw, files, problems = _read_ref(loaded, loaded.output.tools, path, "tool file")

@@ -7,18 +7,28 @@ from functools import lru_cache
 from typing import Any
 
 from taskc.compiler.output import OutputDecl
-from taskc.compiler.schemas import compact
-from taskc.errors import Diagnostic
+from taskc.common.encoding import compact_json
+from taskc.compiler.sandbox import MAX_RENDER_CHARS, TemplateLimit, restore_deadline, start_deadline
+from taskc.errors import Diagnostic, TaskcError
 from taskc.spec.yaml_source import Located
+
+
+class RenderError(TaskcError):
+    """A template failed to render (a bound of taskc.compiler.sandbox, the sandbox refusing an
+    attribute, an undefined value, a type error). `line` is the template's line, when known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
 
 
 @lru_cache(maxsize=1)
 def environment():
-    """The one Jinja environment: sandboxed, strict about undefined names, no autoescape."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    """The one Jinja environment: sandboxed, strict about undefined names, no autoescape, and
+    bounded in output size, value size and time (taskc.compiler.sandbox)."""
+    from taskc.compiler.sandbox import bounded_environment
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return bounded_environment()
 
 
 @lru_cache(maxsize=256)
@@ -84,26 +94,75 @@ _rendered: dict[tuple, str] = {}
 
 def render(text: str, variables: dict[str, Any]) -> str:
     """Render a template; data values are passed as variables, never parsed as templates.
+    Raises RenderError, never anything else, when it cannot (see taskc.compiler.sandbox).
 
     Two shortcuts keep compiling 10,000-row splits fast, with the same result as Jinja: a bare
     `{{ name }}` prints `str(value)`, and a template whose variables all have hashable values
     is rendered once per distinct set of values (a system prompt: once per task)."""
-    names = _referenced(text)
+    try:
+        names = _referenced(text)
+    except Exception as exc:  # a syntax error: check_template reports it at compile time
+        raise RenderError(_words(exc), getattr(exc, "lineno", None)) from None
     if isinstance(names, str):
         if names in variables:
-            return str(variables[names])
-        return compile_template(text).render(variables)  # raises StrictUndefined's error
+            out = str(variables[names])
+            if len(out) > MAX_RENDER_CHARS:
+                raise RenderError(f"the rendered text would be {len(out):,} long, more than the "
+                                  f"{MAX_RENDER_CHARS:,} a render may build", 1)
+            return out
+        return _render(text, variables)  # raises StrictUndefined's error
     try:
         key = (text, tuple(variables.get(n) for n in names))
         hash(key)
     except TypeError:
-        return compile_template(text).render(variables)
+        return _render(text, variables)
     out = _rendered.get(key)
     if out is None:
         if len(_rendered) > 4096:
             _rendered.clear()
-        out = _rendered[key] = compile_template(text).render(variables)
+        out = _rendered[key] = _render(text, variables)
     return out
+
+
+def _render(text: str, variables: dict[str, Any]) -> str:
+    previous = start_deadline()
+    try:
+        return compile_template(text).render(variables)
+    except RecursionError:
+        raise RenderError("the template calls or nests too deeply", _template_line()) from None
+    except MemoryError:
+        raise RenderError("the render ran out of memory", _template_line()) from None
+    except Exception as exc:  # TemplateLimit, SecurityError, OverflowError, UndefinedError, TypeError, ...
+        raise RenderError(_words(exc), _template_line()) from None
+    finally:
+        restore_deadline(previous)
+
+
+def _words(exc: BaseException) -> str:
+    from jinja2 import TemplateError
+    from jinja2.exceptions import SecurityError
+
+    message = str(getattr(exc, "message", None) or exc).rstrip(".")
+    if isinstance(exc, SecurityError):
+        return f"refused by the sandbox: {message}"
+    if isinstance(exc, OverflowError) and message.startswith("("):
+        return "a number is too large"  # float overflow: OverflowError((34, 'Numerical result out of range'))
+    if isinstance(exc, (TemplateLimit, TemplateError, OverflowError)):
+        return message
+    return f"{type(exc).__name__}: {message}"
+
+
+def _template_line() -> int | None:
+    """The template line the exception being handled was raised at (Jinja maps its frames)."""
+    import sys
+
+    tb = sys.exc_info()[2]
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def format_instructions(output: OutputDecl) -> str:
@@ -113,7 +172,7 @@ def format_instructions(output: OutputDecl) -> str:
         return f"Answer with exactly one of these labels and nothing else:\n{lines}"
     if output.kind == "tool_call":
         tools = "\n".join(
-            f"- {t['name']}: {t['description']}\n  parameters: {compact(t['parameters'])}" for t in output.tools
+            f"- {t['name']}: {t['description']}\n  parameters: {compact_json(t['parameters'])}" for t in output.tools
         )
         return (
             'Answer with exactly one tool call and nothing else, as a JSON object '
@@ -121,10 +180,12 @@ def format_instructions(output: OutputDecl) -> str:
             f"Tools:\n{tools}"
         )
     if output.kind == "object":
-        return f"Answer with one JSON object that matches this JSON Schema, and nothing else:\n{compact(output.schema)}"
+        return f"Answer with one JSON object that matches this JSON Schema, and nothing else:\n{compact_json(output.schema)}"
     if output.kind == "sql":
-        return (
-            f"Answer with exactly one {output.dialect or 'SQL'} query (a single SELECT statement) and nothing else: "
-            "no explanation, no code fence."
-        )
+        text = (f"Answer with exactly one {output.dialect or 'SQL'} query (a single SELECT statement) and nothing else: "
+                "no explanation, no code fence.")
+        if output.grammar != "permissive":  # the canonical form the grammar and the training data use
+            text += (" Write SQL keywords and functions in upper case, table and column names as the schema spells "
+                     "them, table aliases T1, T2, ..., single spaces, and strings in single quotes.")
+        return text
     return ""

@@ -1,23 +1,12 @@
-"""JSON Schema helpers: the strict provider form, key ordering and canonical serialization."""
+"""JSON Schema helpers: the strict provider form, key ordering and keyword normalization."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 # Keywords every strict provider (OpenAI strict mode, Anthropic structured outputs) accepts.
 _STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "items", "enum", "anyOf",
                     "description", "$ref", "$defs", "title"}
-
-
-def compact(value: Any) -> str:
-    """Compact JSON, as a constrained decoder with no free whitespace emits it."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def canonical_json(value: Any) -> str:
-    """Key-sorted compact JSON: the form hashed for ids and cache keys."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def to_strict(schema: dict[str, Any]) -> dict[str, Any]:

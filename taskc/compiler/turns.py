@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from taskc.compiler.schemas import compact
+from taskc.common.encoding import compact_json
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -32,7 +32,7 @@ def history_turns(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"turn {i} needs a role (one of: {', '.join(ROLES)})")
         role = turn["role"]
         if role == "assistant" and turn.get("tool_calls"):
-            content = "\n".join(compact(_call(c)) for c in turn["tool_calls"])
+            content = "\n".join(compact_json(_call(c)) for c in turn["tool_calls"])
         elif isinstance(turn.get("content"), str):
             content = turn["content"]
         else:

@@ -9,14 +9,22 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from taskc import __version__
+from taskc.backends import Backend
+from taskc.backends.config import ModelConfig
+from taskc.common.encoding import dumps
+from taskc.common.percentiles import percentile
 from taskc.compiler.contract import Contract
-from taskc.evaluate.models import ModelConfig, cost_summary, make_backend
-from taskc.evaluate.scoring import Scorer
-from taskc.bench.loadgen import percentile
-from taskc.runner.http import JsonClient, dumps
+from taskc.compiler.requests import GenerateConfig, Request
+from taskc.errors import TaskcError
+from taskc.evaluate.cost import batch_share, cost_summary
+from taskc.evaluate.interrupt import interruptible
+from taskc.evaluate.preflight import check_judges, check_model
+from taskc.evaluate.scoring import Judged, Scorer, judge_samples, judge_specs, total_usage
+from taskc.runner.cache import ResultCache
+from taskc.runner.http import JsonClient
 from taskc.runner.types import Result
 
 
@@ -33,23 +41,129 @@ class EvalOptions:
     progress: bool | None = None
     timeout_s: float = 60.0
     max_attempts: int = 5
+    batch: bool = False  # send through the provider's batch API where the backend has one
+    judge: str | None = None  # llm_judge: a models-file name or BACKEND:MODEL instead of the spec's judge
+    judge_base_url: str | None = None
+    no_judge: bool = False  # llm_judge metrics are reported as not computed
+    jobs: int | None = None  # worker processes for SQL execution scoring (None: one per core)
+    allow_other_contract: bool = False  # evaluate a model `taskc train` made for another contract
+    models_file: Path = Path("models.yaml")  # where --judge NAME is looked up
+    resume: Path | None = None  # --resume RUN_DIR: the run folder whose batches (and cached answers) to reuse
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The requests of one run, with the repeat count and sampling settings it uses."""
+
+    requests: tuple[Request, ...]
+    repeats: int
+    generation: GenerateConfig
+
+
+@dataclass
+class RunContext:
+    """What every request of one run goes through, made once and passed down: the result cache
+    (one connection for the model's and the judge's answers), the HTTP client, the run folder.
+    `close()` commits the cache and closes the client."""
+
+    options: EvalOptions
+    cache: ResultCache | None = None
+    client: JsonClient | None = None
+    run_dir: Path | None = None
+
+    @classmethod
+    def open(cls, options: EvalOptions, run_dir: Path | None = None) -> "RunContext":
+        cache = ResultCache(options.out / ".cache.sqlite") if options.use_cache else None
+        return cls(options=options, cache=cache, run_dir=run_dir)
+
+    def http(self) -> JsonClient:
+        """The run's client, made (and its HTTP stack loaded) on first use."""
+        if self.client is None:
+            self.client = JsonClient(concurrency=self.options.concurrency, timeout_s=self.options.timeout_s,
+                                     max_attempts=self.options.max_attempts).open()
+        return self.client
+
+    async def run(self, backend: Backend, requests: Sequence[Request], namespace: str, on_result=None,
+                  stop=None) -> list[Result]:
+        """Answer `requests` through the runner with this context's cache, client and limits (the
+        provider's batch API with `--batch`, where the backend has one)."""
+        if self.options.batch and backend.supports_batch:
+            from taskc.runner.batch import run_batch
+
+            return await run_batch(
+                backend, requests, cache=self.cache, cache_namespace=namespace, state_dir=self.run_dir,
+                on_result=on_result, progress=self.options.progress, client=self.http(), stop=stop,
+            )
+        from taskc.runner.engine import run_requests
+
+        return await run_requests(
+            backend, requests, concurrency=self.options.concurrency, cache=self.cache, cache_namespace=namespace,
+            timeout_s=self.options.timeout_s, max_attempts=self.options.max_attempts, on_result=on_result,
+            progress=self.options.progress, client=self.http() if backend.needs_http else None, stop=stop,
+        )
+
+    async def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        if self.client is not None:
+            await self.client.close()
 
 
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[:60].strip("-") or "model"
 
 
-def plan(contract: Contract, config: ModelConfig, options: EvalOptions):
-    """The requests of one run, with the repeat count and sampling settings it uses."""
+def recorded_contract(run_dir: Path) -> str | None:
+    """The contract id a run folder was made for (its contract.json), or None."""
+    try:
+        return json.loads((run_dir / "contract.json").read_text(encoding="utf-8")).get("contract_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def lock_run_dir(run_dir: Path):
+    """Hold `run_dir` for this process (an exclusive `flock` on its `.lock` file, released when
+    the returned file is closed or the process ends); a TaskcError when another taskc holds it."""
+    import fcntl
+
+    handle = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise TaskcError(f"run folder {run_dir} is being written by another taskc process; wait for it to end") from None
+    return handle
+
+
+def claim_run_dir(out: Path, task: str, model_name: str, short_id: str, started: datetime) -> tuple[str, Path]:
+    """A new run folder, `out/<task>/<run-id>/`, created exclusively: the run id holds the start
+    time to the microsecond and a random suffix, and `mkdir` refuses a folder that exists, so
+    two runs started at once never share one (ids still sort by start time)."""
+    import secrets
+
+    parent = out / task
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_id = (f"{started.strftime('%Y%m%d-%H%M%S-%f')}-{_slug(model_name)}-{short_id[:8]}-"
+                  f"{secrets.token_hex(2)}")
+        try:
+            (parent / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id, parent / run_id
+
+
+def plan(contract: Contract, config: ModelConfig, options: EvalOptions) -> Plan:
+    """The requests of one run: API models at their default temperature three times, local
+    ones at temperature 0 once, unless the options say otherwise."""
     repeats = options.repeats or (1 if config.is_local else 3)
-    generation = dict(contract.body["generation"])
     if options.temperature is not None:
-        generation["temperature"] = options.temperature
+        generation = contract.generation.with_temperature(options.temperature)
     elif config.is_local:
-        generation["temperature"] = 0.0
+        generation = contract.generation.with_temperature(0.0)
     else:
-        generation.pop("temperature", None)  # API models: their default temperature
-    return contract.requests(repeats=repeats, limit=options.limit, generation=generation), repeats, generation
+        generation = contract.generation.with_temperature(None)  # API models: their default temperature
+    return Plan(contract.requests(repeats=repeats, limit=options.limit, generation=generation), repeats, generation)
 
 
 def evaluate(contract: Contract, config: ModelConfig, options: EvalOptions) -> dict[str, Any]:
@@ -59,94 +173,105 @@ def evaluate(contract: Contract, config: ModelConfig, options: EvalOptions) -> d
 
 async def evaluate_async(contract: Contract, config: ModelConfig, options: EvalOptions) -> dict[str, Any]:
     """Async form of `evaluate`."""
-    from taskc.runner.cache import ResultCache
-    from taskc.runner.engine import run_requests
-
-    requests, repeats, generation = plan(contract, config, options)
-    backend = make_backend(config, contract)
+    run = plan(contract, config, options)
+    backend = check_model(config, contract, options.allow_other_contract)
+    scorer = Scorer(contract)
+    if scorer.needs_judge and not options.no_judge:
+        check_judges(contract, [(spec["name"], judge.config)
+                                for (_, spec), judge in zip(scorer.judges, judge_specs(scorer, options))])
     started = datetime.now(timezone.utc)
-    run_id = f"{started.strftime('%Y%m%d-%H%M%S')}-{_slug(config.name)}-{contract.short_id[:8]}"
-    run_dir = options.out / contract.name / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if options.resume is not None and recorded_contract(Path(options.resume)) == contract.id:
+        run_dir = Path(options.resume)  # --resume RUN_DIR: the same folder, its answers from the cache
+        run_id = run_dir.name
+    else:
+        run_id, run_dir = claim_run_dir(options.out, contract.name, config.name, contract.short_id, started)
+    lock = lock_run_dir(run_dir)
+    try:
+        return await _evaluate_in(contract, config, options, run, backend, scorer, started, run_id, run_dir)
+    finally:
+        lock.close()
+
+
+async def _evaluate_in(contract: Contract, config: ModelConfig, options: EvalOptions, run: Plan, backend: Backend,
+                       scorer: Scorer, started: datetime, run_id: str, run_dir: Path) -> dict[str, Any]:
     (run_dir / "contract.json").write_text(
         json.dumps({"contract_id": contract.id, **contract.body}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    scorer = Scorer(contract)
-    by_key = {(r.index, r.repeat): r for r in requests}
-    cache = ResultCache(options.out / ".cache.sqlite") if options.use_cache else None
+    by_key = {(r.index, r.repeat): r for r in run.requests}
     samples_path = run_dir / "samples.jsonl"
     samples: dict[tuple[int, int], dict[str, Any]] = {}
-    client = JsonClient(concurrency=options.concurrency, timeout_s=options.timeout_s,
-                        max_attempts=options.max_attempts).open() if getattr(backend, "needs_http", False) else None
-    with open(samples_path, "wb") as sink:
-        last_flush = [time.monotonic()]
+    context = RunContext.open(options, run_dir)
+    if backend.needs_http:
+        context.http()  # the HTTP stack loads before the clock starts
+    try:
+        with open(samples_path, "wb") as sink:
+            last_flush = [time.monotonic()]
 
-        def on_result(result: Result) -> None:
-            sample = scorer.sample(by_key[(result.index, result.repeat)], result)
-            samples[(result.index, result.repeat)] = sample
-            sink.write(dumps(sample) + b"\n")
-            now = time.monotonic()
-            if now - last_flush[0] > 0.05:  # on disk within 50 ms, as the cache is
-                sink.flush()
-                last_flush[0] = now
+            def on_result(result: Result) -> None:
+                sample = scorer.sample(by_key[(result.index, result.repeat)], result)
+                samples[(result.index, result.repeat)] = sample
+                sink.write(dumps(sample) + b"\n")
+                now = time.monotonic()
+                if now - last_flush[0] > 0.05:  # on disk within 50 ms, as the cache is
+                    sink.flush()
+                    last_flush[0] = now
 
-        t0 = time.perf_counter()
-        try:
-            results = await run_requests(
-                backend, requests, concurrency=options.concurrency, cache=cache, cache_namespace=contract.id,
-                timeout_s=options.timeout_s, max_attempts=options.max_attempts, on_result=on_result,
-                progress=options.progress, client=client,
-            )
-        finally:
-            if cache is not None:
-                cache.close()
-            if client is not None:
-                await client.close()
-        wall = time.perf_counter() - t0
-    ordered = [samples[(r.index, r.repeat)] for r in requests]
-    if scorer.needs_judge:
-        ordered = await scorer.judge(ordered, options)
-        samples_path.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in ordered), encoding="utf-8")
-    summary = summarise(contract, config, options, ordered, results, repeats, generation, wall, run_id, started)
-    summary["constraint_sent"] = any(r.constraint is not None for r in requests) and getattr(backend, "constrained", False)
-    summary["judge"] = scorer.judge_summary()
-    if summary["constraint_sent"] and summary["invalid"] > 0:
-        summary["warnings"].append(
-            f"{summary['invalid']} outputs broke the contract although a constraint was sent: "
-            "the backend may have dropped the grammar"
-        )
+            with interruptible() as stop:
+                t0 = time.perf_counter()
+                results = await context.run(backend, run.requests, contract.id, on_result, stop=stop)
+                wall = time.perf_counter() - t0
+                partial = stop.is_set()
+        ordered = [samples[(r.index, r.repeat)] for r in run.requests if (r.index, r.repeat) in samples]
+        # SQL execution metrics: one batch across worker processes once the answers are in
+        ordered = list(scorer.score_deferred(ordered, options.jobs))
+        judged = Judged(tuple(ordered), None)
+        if scorer.needs_judge and not partial:
+            judged = await judge_samples(scorer, ordered, context)
+        if scorer.deferred or (scorer.needs_judge and not partial):
+            samples_path.write_bytes(b"".join(dumps(s) + b"\n" for s in judged.samples))
+    finally:
+        await context.close()
+    summary = summarise(contract, config, options, scorer, run, judged, results, backend, wall, run_id, started,
+                        partial=partial)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return summary
 
 
-def summarise(contract, config, options, samples, results, repeats, generation, wall, run_id, started) -> dict[str, Any]:
-    """summary.json: ids, versions, settings, metric mean ± std over repeats, validity, speed, cost."""
+def summarise(contract: Contract, config: ModelConfig, options: EvalOptions, scorer: Scorer, run: Plan, judged: Judged,
+              results: Sequence[Result], backend: Backend, wall: float, run_id: str, started: datetime,
+              partial: bool = False) -> dict[str, Any]:
+    """summary.json: ids, versions, settings, metric mean ± std over repeats, validity, speed, cost;
+    `partial` when the run was interrupted (the figures are over the samples done)."""
+    samples = judged.samples
     metrics: dict[str, Any] = {}
-    names = [m["name"] for m in contract.body["metrics"]]
-    for name in names:
-        per_repeat = []
-        for rep in range(repeats):
-            values = [s["scores"][name] for s in samples if s["repeat"] == rep and name in s["scores"]]
-            if values:
-                per_repeat.append(sum(values) / len(values))
+    overall = scorer.aggregate(samples)
+    by_repeat = ([overall] if run.repeats == 1 else  # one repeat: the same samples, aggregated once
+                 [scorer.aggregate([s for s in samples if s["repeat"] == rep]) for rep in range(run.repeats)])
+    for name in overall:
+        per_repeat = [agg[name]["mean"] for agg in by_repeat if agg[name]["n"]]
         mean = sum(per_repeat) / len(per_repeat) if per_repeat else None
         std = statistics.pstdev(per_repeat) if len(per_repeat) > 1 else 0.0
-        metrics[name] = {"mean": mean, "std": std, "per_repeat": per_repeat}
-        extra = _aggregate_extra(samples, name)
-        if extra:
-            metrics[name].update(extra)
+        extra = {k: v for k, v in overall[name].items() if k not in ("mean", "n")}
+        metrics[name] = {"mean": mean, "std": std, "per_repeat": per_repeat, **extra}
+    metrics.update(judged.not_computed or {})  # --no-judge: not computed, never 0
     sent = [r for r in results if not r.cached]
-    latencies = [r.latency_s for r in results if r.error is None and not r.cached]
+    batch = batch_share(results)  # answers from a provider batch: batch price, no per-request latency
+    latencies = [r.latency_s for r in results if r.error is None and not r.cached and not r.extra.get("batch")]
     errors = [s for s in samples if s["error"]]
     invalid = sum(1 for s in samples if not s["valid"] and not s["error"])
-    usage = {"input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0}
-    for r in results:
-        usage["input_tokens"] += r.usage.input_tokens
-        usage["output_tokens"] += r.usage.output_tokens
-        usage["cached_input_tokens"] += r.usage.cached_input_tokens
-    rps = len(sent) / wall if sent and wall > 0 else None
+    usage = total_usage(results)
+    rps = len(sent) / wall if sent and wall > 0 and not batch["requests"] else None  # a batch's rate says nothing
+    constraint_sent = any(r.constraint is not None for r in run.requests) and backend.constrained
     warnings = []
     if errors:
         warnings.append(f"{len(errors)} of {len(samples)} requests failed")
+    if partial:
+        warnings.append(f"interrupted: {len(samples)} of {len(run.requests)} samples done; the figures are over those")
+    if batch["retried_sync"]:
+        warnings.append(f"{batch['retried_sync']} requests the batch API did not answer were sent through the "
+                        "synchronous API (list price)")
+    if constraint_sent and invalid > 0:
+        warnings.append(f"{invalid} outputs broke the contract although a constraint was sent: "
+                        "the backend may have dropped the grammar")
     return {
         "run_id": run_id,
         "task": contract.name,
@@ -156,10 +281,12 @@ def summarise(contract, config, options, samples, results, repeats, generation, 
         "model": config.model,
         "started": started.isoformat(timespec="seconds"),
         "versions": _versions(config.backend),
-        "settings": {**config.settings(), "repeats": repeats, "limit": options.limit, "concurrency": options.concurrency,
-                     "generation": generation, "cache": options.use_cache},
+        "settings": {**config.settings(), "repeats": run.repeats, "limit": options.limit, "concurrency": options.concurrency,
+                     "generation": run.generation.as_dict(), "cache": options.use_cache},
         "n": len(samples),
         "rows": len({s["index"] for s in samples}),
+        "partial": partial,
+        "planned": len(run.requests),
         "metrics": metrics,
         "invalid": invalid,
         "invalid_rate": invalid / len(samples) if samples else 0.0,
@@ -172,19 +299,15 @@ def summarise(contract, config, options, samples, results, repeats, generation, 
         "requests_per_s": rps,
         "wall_s": wall,
         "tokens": usage,
-        "cost": cost_summary(config, usage, len(samples), rps),
+        "cost": cost_summary(config, usage, len(samples), rps, batch),
+        "batch": {"requested": options.batch, "supported": backend.supports_batch, "requests": batch["requests"],
+                  "batches": batch["batches"], "retried_sync": batch["retried_sync"]},
         "warnings": warnings,
+        # predictions that ran out of time, per SQL execution metric: slow, not (known to be) wrong
+        "timeouts": {name: m["timeouts"] for name, m in metrics.items() if "timeouts" in m},
+        "constraint_sent": constraint_sent,
+        "judge": judged.usage,
     }
-
-
-def _aggregate_extra(samples, name: str) -> dict[str, Any]:
-    fields: dict[str, list[float]] = {}
-    for s in samples:
-        per_field = s.get("details", {}).get(name, {}).get("fields")
-        if isinstance(per_field, dict):
-            for key, ok in per_field.items():
-                fields.setdefault(key, []).append(1.0 if ok else 0.0)
-    return {"per_field": {k: sum(v) / len(v) for k, v in fields.items()}} if fields else {}
 
 
 def _versions(backend: str) -> dict[str, str]:
@@ -200,4 +323,3 @@ def _versions(backend: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return out
-

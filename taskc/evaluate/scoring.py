@@ -1,22 +1,26 @@
-"""Validate and score each result by the contract's rules; run llm_judge verdicts via the runner."""
+"""Validate and score each result by the contract's rules; llm_judge verdicts through the runner."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
 
+from taskc.backends.config import ModelConfig
+from taskc.common.encoding import messages_hash
 from taskc.compiler.contract import Contract
-from taskc.compiler.schemas import canonical_json
 from taskc.constraints.ir import Constraint
 from taskc.evaluate.validate import parse_output
 from taskc.metrics import MetricInput, make_metric
+from taskc.metrics.base import MetricScore
 from taskc.metrics.score import score_sample
-from taskc.runner.types import Request, Result
+from taskc.runner.types import Request, Result, Usage
 
 
 class Scorer:
-    """Turns a (request, result) pair into one samples.jsonl record."""
+    """Turns a (request, result) pair into one samples.jsonl record (pure: it holds only what
+    the contract fixes, and no state between calls)."""
 
     def __init__(self, contract: Contract, split: str = "test"):
         self.contract = contract
@@ -26,7 +30,8 @@ class Scorer:
         self.metrics = [make_metric(m["name"], m["options"]) for m in contract.body["metrics"]]
         self.judges = [(m, spec) for m, spec in zip(self.metrics, contract.body["metrics"]) if spec["name"] == "llm_judge"]
         self.needs_judge = bool(self.judges)
-        self._judge_usage: dict[str, Any] = {}
+        #: metrics scored in one batch once the answers are in (SQL execution, across processes)
+        self.deferred = [m for m in self.metrics if m.batched]
 
     def metric_input(self, index: int, raw: str | None, parsed: Any, judge_raw: str | None = None) -> MetricInput:
         """What every metric sees for one sample."""
@@ -37,11 +42,11 @@ class Scorer:
         )
 
     def sample(self, request: Request, result: Result) -> dict[str, Any]:
-        """Validate and score one result (llm_judge scores are filled in by `judge`)."""
+        """Validate and score one result (llm_judge scores are added by `judge_samples`)."""
         parsed = parse_output(self.output, self.validate_schema, result.raw) if result.error is None else None
         valid = bool(parsed and parsed.valid)
         value = parsed.value if valid else None
-        scores = score_sample([m for m in self.metrics if m.name != "llm_judge"],
+        scores = score_sample([m for m in self.metrics if m.name != "llm_judge" and not m.batched],
                               self.metric_input(request.index, result.raw, value))
         return {
             "index": request.index,
@@ -55,78 +60,198 @@ class Scorer:
             "scores": {name: s.value for name, s in scores.items()},
             "details": {name: s.detail for name, s in scores.items() if s.detail},
             "latency_s": round(result.latency_s, 6),
-            "usage": {"input_tokens": result.usage.input_tokens, "output_tokens": result.usage.output_tokens,
-                      "cached_input_tokens": result.usage.cached_input_tokens},
+            "usage": usage_dict(result.usage),
             "attempts": result.attempts,
             "cached": result.cached,
             "error": result.error,
         }
 
-    async def judge(self, samples: list[dict[str, Any]], options) -> list[dict[str, Any]]:
-        """Ask each llm_judge for a verdict on every sample (cached, retried); new records."""
-        from taskc.evaluate.models import ModelConfig, cost_summary, make_backend
-        from taskc.metrics.llm_judge import JUDGE_SCHEMA, judge_messages
-        from taskc.runner.cache import ResultCache
-        from taskc.runner.engine import run_requests
+    def score_deferred(self, samples: Sequence[dict[str, Any]], jobs: int | None = None) -> tuple[dict[str, Any], ...]:
+        """The samples with the batched metrics' scores added (`jobs` worker processes; None: one
+        per core); new records, in order."""
+        if not self.deferred or not samples:
+            return tuple(samples)
+        from taskc.metrics.batch import score_many
 
+        inputs = [self.metric_input(s["index"], s["raw"], s["parsed"] if s["valid"] else None) for s in samples]
         out = [dict(s, scores=dict(s["scores"]), details=dict(s["details"])) for s in samples]
-        for metric, spec in self.judges:
-            judge = spec["options"].get("judge", {})
-            config = ModelConfig(name=f"judge:{judge.get('model')}", backend=judge.get("backend", "openai"),
-                                 model=judge.get("model", ""), base_url=judge.get("base_url"),
-                                 api_key_env=judge.get("api_key_env"), price=judge.get("price"))
-            requests = []
-            for i, s in enumerate(out):
-                messages = tuple(judge_messages(spec["options"].get("rubric", ""), s["inputs"],
-                                                self.contract.gold_text(self.split, s["index"]), s["raw"] or ""))
-                digest = hashlib.sha256(canonical_json(list(messages)).encode()).hexdigest()
-                requests.append(Request(index=i, repeat=0, messages=messages, constraint=Constraint.json(JUDGE_SCHEMA),
-                                        output_kind="object", generation={"temperature": 0.0, "max_tokens": 256},
-                                        messages_hash=digest, strict_schema=JUDGE_SCHEMA, name="verdict"))
-            backend = make_backend(config, self.contract)
-            cache = ResultCache(options.out / ".cache.sqlite") if options.use_cache else None
-            try:
-                results = await run_requests(backend, requests, concurrency=options.concurrency, cache=cache,
-                                             cache_namespace=self.contract.id + ":judge", timeout_s=options.timeout_s,
-                                             max_attempts=options.max_attempts, progress=options.progress)
-            finally:
-                if cache is not None:
-                    cache.close()
-            usage = {"input_tokens": sum(r.usage.input_tokens for r in results),
-                     "output_tokens": sum(r.usage.output_tokens for r in results),
-                     "cached_input_tokens": sum(r.usage.cached_input_tokens for r in results)}
-            self._judge_usage = {"model": config.model, "backend": config.backend, "tokens": usage,
-                                 "errors": sum(1 for r in results if r.error),
-                                 "cost": cost_summary(config, usage, len(results), None)}
-            for s, r in zip(out, results):
-                score = metric.score(self.metric_input(s["index"], s["raw"], s["parsed"], judge_raw=r.raw))
-                s["judge_raw"] = r.raw
-                s["scores"]["llm_judge"] = score.value
-                s["details"]["llm_judge"] = dict(score.detail, **({"judge_error": r.error} if r.error else {}))
+        for metric in self.deferred:
+            for record, score in zip(out, score_many(metric, inputs, jobs)):
+                record["scores"][metric.name] = score.value
+                if score.detail:
+                    record["details"][metric.name] = score.detail
+        return tuple(out)
+
+    def aggregate(self, samples: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """`{metric: metric.aggregate(...)}` over the samples that carry its score (extra keys such
+        as `per_field` or `stages` come from the metric itself)."""
+        out: dict[str, dict[str, Any]] = {}
+        for metric in self.metrics:
+            scores = [MetricScore(s["scores"][metric.name], s["details"].get(metric.name, {}))
+                      for s in samples if metric.name in s["scores"]]
+            out[metric.name] = metric.aggregate(scores)
         return out
 
-    def judge_summary(self) -> dict[str, Any] | None:
-        """Judge tokens and cost, reported apart from the model's."""
-        return self._judge_usage or None
+
+def usage_dict(usage: Usage) -> dict[str, int]:
+    """Token counts as samples.jsonl and summary.json write them."""
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens}
 
 
-def rescore(contract: Contract, predictions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Score saved outputs (samples.jsonl records or replay lines) without calling any model."""
+def total_usage(results: Sequence[Result]) -> dict[str, int]:
+    """The token counts of several results, summed."""
+    return {"input_tokens": sum(r.usage.input_tokens for r in results),
+            "output_tokens": sum(r.usage.output_tokens for r in results),
+            "cached_input_tokens": sum(r.usage.cached_input_tokens for r in results)}
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """Which model judges an llm_judge metric: `config` the one that scores, `spec` the one the
+    spec's `judge:` option names; `overridden` when they are not the same backend and model."""
+
+    config: ModelConfig
+    spec: ModelConfig | None = None
+
+    @property
+    def overridden(self) -> bool:
+        """True when another backend or model than the spec's judge scores (`--judge`)."""
+        return self.spec is not None and (self.config.backend, self.config.model) != (self.spec.backend, self.spec.model)
+
+    @classmethod
+    def of(cls, options: dict[str, Any], judge: str | None = None, judge_base_url: str | None = None,
+           models_file: Path | None = None) -> "JudgeSpec":
+        """The judge of a metric's options, or the `--judge NAME|BACKEND:MODEL` override (a
+        models-file name or BACKEND:MODEL; `--judge-base-url` points it, or the spec's own judge
+        when no `--judge` is given, at another endpoint). A `TaskcError` for an unknown name."""
+        from dataclasses import replace
+
+        from taskc.backends.config import resolve_model
+
+        named = options.get("judge", {})
+        spec = ModelConfig(name=f"judge:{named.get('model')}", backend=named.get("backend", "openai"),
+                           model=named.get("model", ""), base_url=named.get("base_url"),
+                           api_key_env=named.get("api_key_env"), price=named.get("price"))
+        if judge:
+            config = resolve_model(judge, models_file or Path("models.yaml"), judge_base_url, role="judge")
+        else:
+            config = spec
+        if judge_base_url:
+            config = replace(config, base_url=judge_base_url)
+        return cls(config, spec)
+
+    def describe(self) -> dict[str, Any]:
+        """What summary.json records about this judge (no secrets: the key's variable name)."""
+        from taskc.common.endpoints import redact_url
+
+        c = self.config
+        out: dict[str, Any] = {"model": c.model, "backend": c.backend, "scored_by": f"{c.backend}:{c.model}",
+                               "base_url": redact_url(c.base_url), "overridden": self.overridden}
+        if self.spec is not None:
+            out["spec_judge"] = f"{self.spec.backend}:{self.spec.model}"
+        return out
+
+
+def judge_specs(scorer: "Scorer", options: Any) -> list[JudgeSpec]:
+    """The judge of each llm_judge metric of the contract under the run's options (`judge`,
+    `judge_base_url`, `models_file`); [] with `no_judge`."""
+    if getattr(options, "no_judge", False):
+        return []
+    return [JudgeSpec.of(spec["options"], getattr(options, "judge", None), getattr(options, "judge_base_url", None),
+                         getattr(options, "models_file", None))
+            for _, spec in scorer.judges]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The samples with their llm_judge scores, and what judging used (reported apart)."""
+
+    samples: tuple[dict[str, Any], ...]
+    usage: dict[str, Any] | None
+    not_computed: dict[str, dict[str, Any]] | None = None  # metric -> summary entry (`--no-judge`)
+
+
+def judge_requests(scorer: Scorer, samples: Sequence[dict[str, Any]], rubric: str) -> list[Request]:
+    """One verdict request per sample (its inputs, gold and answer under the rubric)."""
+    from taskc.metrics.llm_judge import JUDGE_SCHEMA, judge_messages
+
+    requests = []
+    for i, s in enumerate(samples):
+        messages = tuple(judge_messages(rubric, s["inputs"], scorer.contract.gold_text(scorer.split, s["index"]), s["raw"] or ""))
+        requests.append(Request(index=i, repeat=0, messages=messages, constraint=Constraint.json(JUDGE_SCHEMA),
+                                output_kind="object", generation={"temperature": 0.0, "max_tokens": 256},
+                                messages_hash=messages_hash(messages), strict_schema=JUDGE_SCHEMA, name="verdict"))
+    return requests
+
+
+async def judge_samples(scorer: Scorer, samples: Sequence[dict[str, Any]], context) -> Judged:
+    """Ask each llm_judge for a verdict on every sample through the run's context (the same
+    cache, client, concurrency and `--batch` as the model's requests); new records, and what
+    judging used: which judge scored (`--judge` overrides are marked `overridden`) and its
+    tokens and cost. With `--no-judge` nothing is sent and the judge metrics are reported as not
+    computed (`Judged.not_computed`), never as 0."""
+    from taskc.backends import make_backend
+    from taskc.evaluate.cost import batch_share, cost_summary
+
+    options = getattr(context, "options", None)
+    if getattr(options, "no_judge", False):
+        entry = {"mean": None, "std": None, "per_repeat": [], "computed": False, "reason": "not computed (--no-judge)"}
+        return Judged(tuple(samples), {"computed": False, "reason": "--no-judge"},
+                      {metric.name: dict(entry) for metric, _ in scorer.judges})
+    out = [dict(s, scores=dict(s["scores"]), details=dict(s["details"])) for s in samples]
+    usage = None
+    for (metric, spec), judge in zip(scorer.judges, judge_specs(scorer, options)):
+        config = judge.config
+        requests = judge_requests(scorer, out, spec["options"].get("rubric", ""))
+        backend = make_backend(config, scorer.contract)
+        results = await context.run(backend, requests, scorer.contract.id + ":judge")
+        tokens = total_usage(results)
+        share = batch_share(results)
+        usage = {**judge.describe(), "tokens": tokens, "errors": sum(1 for r in results if r.error),
+                 "cost": cost_summary(config, tokens, len(results), None, share),
+                 "batch_requests": share["requests"]}
+        for s, r in zip(out, results):
+            score = metric.score(scorer.metric_input(s["index"], s["raw"], s["parsed"], judge_raw=r.raw))
+            s["judge_raw"] = r.raw
+            s["judge"] = usage["scored_by"]
+            s["scores"]["llm_judge"] = score.value
+            s["details"]["llm_judge"] = dict(score.detail, **({"judge_error": r.error} if r.error else {}))
+    return Judged(tuple(out), usage)
+
+
+def rescore(contract: Contract, predictions: list[dict[str, Any]], jobs: int | None = None) -> dict[str, Any]:
+    """Score saved outputs (samples.jsonl records or replay lines) without calling any model: the
+    metric means, invalid outputs, timeouts, and coverage (test rows scored and missing;
+    `partial` when some rows have no prediction). Batched metrics (SQL execution) use `jobs`
+    worker processes."""
+    from taskc.metrics.batch import count_timeouts, score_batch
+
     scorer = Scorer(contract)
     n_rows = len(contract.splits["test"].rows)
-    per_metric: dict[str, list[float]] = {m["name"]: [] for m in contract.body["metrics"]}
     invalid = 0
+    seen: set[int] = set()
+    inputs = []
     for line in predictions:
         index = line.get("index")
         if not isinstance(index, int) or not 0 <= index < n_rows:
             raise ValueError(f"prediction index {index!r} is not a row of the test split (0..{n_rows - 1})")
+        seen.add(index)
         raw = line.get("raw", line.get("output"))
         raw = raw if isinstance(raw, str) or raw is None else json.dumps(raw, ensure_ascii=False)
         parsed = parse_output(scorer.output, scorer.validate_schema, raw)
         invalid += 0 if parsed.valid else 1
-        judge_raw = line.get("judge_raw")
-        scores = score_sample(scorer.metrics, scorer.metric_input(index, raw, parsed.value if parsed.valid else None, judge_raw))
-        for name, score in scores.items():
-            per_metric.setdefault(name, []).append(score.value)
+        inputs.append(scorer.metric_input(index, raw, parsed.value if parsed.valid else None, line.get("judge_raw")))
+    scored = score_batch(scorer.metrics, inputs, jobs)
+    names = [m["name"] for m in contract.body["metrics"]]
+    metrics = {name: (sum(s[name].value for s in scored) / len(scored) if scored else None) for name in names}
+    timeouts = {name: count_timeouts([s[name] for s in scored]) for name in names if scorer_is_batched(scorer, name)}
     n = len(predictions)
-    return {"n": n, "metrics": {k: (sum(v) / len(v) if v else None) for k, v in per_metric.items()}, "invalid": invalid}
+    return {"n": n, "metrics": metrics, "invalid": invalid, **({"timeouts": timeouts} if timeouts else {}),
+            "rows": n_rows, "rows_scored": len(seen), "rows_missing": n_rows - len(seen), "partial": len(seen) < n_rows,
+            "contract_id": contract.id}
+
+
+def scorer_is_batched(scorer: Scorer, name: str) -> bool:
+    """Whether metric `name` is one of the scorer's batched (SQL execution) metrics."""
+    return any(m.name == name for m in scorer.deferred)

@@ -23,16 +23,17 @@ def write_charts(groups, folder: Path) -> dict[tuple[str, str], dict[str, Path]]
     out = {}
     for g in groups:
         charts = charts_for(g, colors, standalone=True)
-        paths = {}
+        paths: dict = {"notes": charts["notes"]}
         for kind, name in (("accuracy_cost", "accuracy-cost"), ("latency", "latency")):
-            path = folder / f"{_slug(g.task)}-{g.short_id}-{name}.svg"
-            path.write_text(charts[kind], encoding="utf-8")
-            paths[kind] = path
+            if kind in charts:
+                path = folder / f"{_slug(g.task)}-{g.short_id}-{name}.svg"
+                path.write_text(charts[kind], encoding="utf-8")
+                paths[kind] = path
         out[g.key] = paths
     return out
 
 
-def report_cmd(runs: Sequence[Path], *, html: Path | None = None, markdown: Path | None = None,
+def report_command(runs: Sequence[Path], *, html: Path | None = None, markdown: Path | None = None,
                csv: Path | None = None, charts: Path | None = None, title: str = "taskc report",
                quiet: bool = False) -> int:
     """Run `taskc report`; returns the exit code (0; a TaskcError when no run is found)."""
@@ -49,7 +50,8 @@ def report_cmd(runs: Sequence[Path], *, html: Path | None = None, markdown: Path
     chart_paths = write_charts(groups, charts) if charts is not None else {}
     if markdown is not None:
         base = markdown.parent.resolve()
-        links = {key: {k: Path(os.path.relpath(p.resolve(), base)).as_posix() for k, p in paths.items()}
+        links = {key: {k: (p if k == "notes" else Path(os.path.relpath(p.resolve(), base)).as_posix())
+                       for k, p in paths.items()}
                  for key, paths in chart_paths.items()}
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(markdown_text(groups, links, title=title), encoding="utf-8")

@@ -87,12 +87,45 @@ class Run:
         return list((self.summary.get("metrics") or {}).keys())
 
     @property
+    def coverage(self) -> str | None:
+        """Why this run's figures cover less than the whole test split ("100 of 3080 test rows
+        (--limit 100)", "interrupted: 40 of 120 samples"), or None for a complete run."""
+        s = self.summary
+        total = ((self.contract or {}).get("data") or {}).get("test", {}).get("rows")
+        limit = (s.get("settings") or {}).get("limit")
+        if s.get("partial"):
+            return f"interrupted: {s.get('n')} of {s.get('planned', '?')} samples"
+        if limit and (total is None or limit < total):
+            return f"{s.get('rows', limit)} of {total if total is not None else '?'} test rows (--limit {limit})"
+        return None
+
+    @property
     def cost_per_million(self) -> float | None:
         return (self.summary.get("cost") or {}).get("usd_per_million_requests")
 
     @property
     def cost_basis(self) -> str | None:
         return (self.summary.get("cost") or {}).get("basis")
+
+    @property
+    def pricing(self) -> str | None:
+        """"batch" when every answer was billed at the provider's batch price, "partial" when
+        some were, "list" otherwise (None for runs that predate batch pricing or are not
+        priced per token)."""
+        return (self.summary.get("cost") or {}).get("pricing")
+
+    def metric_computed(self, name: str) -> bool:
+        """False for a metric the run did not compute (llm_judge under --no-judge)."""
+        return ((self.summary.get("metrics") or {}).get(name) or {}).get("computed", True) is not False
+
+    @property
+    def judge_override(self) -> str | None:
+        """`"<judge used> instead of the spec's <judge>"` when another judge than the spec's
+        scored this run (`--judge`), else None."""
+        judge = self.summary.get("judge") or {}
+        if judge.get("overridden"):
+            return f"{judge.get('scored_by')} instead of the spec's {judge.get('spec_judge')}"
+        return None
 
     def latency(self, q: str) -> float | None:
         return (self.summary.get("latency_ms") or {}).get(q)

@@ -78,9 +78,9 @@ def _x_ticks_and_axes(ticks: Sequence[float], x_of: Callable[[float], float], la
 
 def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metric: str, title: str,
                   standalone: bool = True, colors: dict[str, str] | None = None) -> str:
-    """`points`: (model, cost per million requests, metric mean). Cost 0 goes in a "$0" band left
-    of the log axis; models without a cost or a metric are listed under the chart."""
-    plot_l, plot_r = LEFT + 72, W - RIGHT
+    """`points`: (model, cost per million requests, metric mean), on a log cost axis; models not
+    priced (no cost, or 0 from a local model) or without the metric are listed under the chart."""
+    plot_l, plot_r = LEFT + 20, W - RIGHT
     plot_t, plot_b = TOP + 8, H - BOTTOM
     out = _open(title, standalone)
     paid = [c for _, c, m in points if c is not None and c > 0 and m is not None]
@@ -104,9 +104,6 @@ def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metr
         return plot_b - (v - y0) / ((y1 - y0) or 1.0) * (plot_b - plot_t)
 
     # axes and grid
-    out.append(f'<rect x="{LEFT}" y="{plot_t}" width="{plot_l - LEFT - 20}" height="{plot_b - plot_t}" fill="#f4f4f4"/>')
-    out.append(f'<text x="{LEFT + 26}" y="{plot_b + 18}" text-anchor="middle" font-size="11" {FONT}>$0</text>')
-    out.append(f'<line x1="{LEFT}" y1="{plot_b}" x2="{plot_l - 20}" y2="{plot_b}" stroke="#333"/>')
     for i in range(6):
         v = y0 + (y1 - y0) * i / 5
         y = y_of(v)
@@ -114,10 +111,13 @@ def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metr
         out.append(f'<text x="{LEFT - 6}" y="{_n(y + 4)}" text-anchor="end" font-size="11" {FONT}>{v:.2f}</text>')
     out += _x_ticks_and_axes(ticks, x_of, _money, (plot_l, plot_r, plot_t, plot_b), LEFT,
                              "cost per million requests (USD, log scale)", metric)
-    missing = []
+    missing, unpriced = [], []
     for i, (model, cost, mean) in enumerate(points):
-        if cost is None or mean is None:
+        if mean is None:
             missing.append(model)
+            continue
+        if not cost:  # a local model without gpu_hourly_usd is not priced, not free
+            unpriced.append(model)
             continue
         x, y = x_of(cost), y_of(mean)
         out.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="5" fill="{(colors or {}).get(model, color(i))}" stroke="#222" stroke-width="0.5">'
@@ -125,9 +125,10 @@ def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metr
         anchor = "end" if x > plot_r - 120 else "start"
         dx = -8 if anchor == "end" else 8
         out.append(f'<text x="{_n(x + dx)}" y="{_n(y - 7)}" text-anchor="{anchor}" font-size="11" {FONT}>{escape(model)}</text>')
-    if missing:
-        out.append(f'<text x="{LEFT}" y="{H - 30}" font-size="10" fill="#666" {FONT}>'
-                   f'not plotted (no cost or metric): {escape(", ".join(missing))}</text>')
+    lines = ([f"not priced (give gpu_hourly_usd to place them): {', '.join(unpriced)}"] if unpriced else []) + (
+        [f"no {metric}: {', '.join(missing)}"] if missing else [])
+    for k, line in enumerate(lines):
+        out.append(f'<text x="{LEFT}" y="{H - 30 + 12 * k}" font-size="10" fill="#666" {FONT}>{escape(line)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

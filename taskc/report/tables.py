@@ -23,6 +23,12 @@ def fmt_metric(mean: float | None, std: float | None) -> str:
     return f"{mean:.3f} ± {std or 0.0:.3f}"
 
 
+#: What the cost cell says after the figure when batch pricing applied.
+PRICING_MARK = {"batch": " batch", "partial": " part batch"}
+#: The mark on a metric scored by another judge than the spec's.
+JUDGE_MARK = " †"
+
+
 def fmt_rate(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
@@ -77,11 +83,50 @@ def detail_header(group: Group) -> list[str]:
     return header
 
 
+def metric_cell(run: Run, name: str) -> str:
+    """mean ± std, "not computed" (--no-judge), with a mark when another judge scored it."""
+    if not run.metric_computed(name):
+        return "not computed"
+    cell = fmt_metric(*run.metric(name))
+    return cell + JUDGE_MARK if name == "llm_judge" and run.judge_override and cell != "-" else cell
+
+
+def cost_cell(run: Run) -> str:
+    """The price actually paid per million requests, marked when batch pricing applied; a local
+    model without a GPU-hour price is "not priced", never $0."""
+    if run.cost_per_million is None and run.cost_basis == "local":
+        return "not priced"
+    if run.cost_per_million == 0 and run.cost_basis == "local":  # summaries written before 0.1.1
+        return "not priced"
+    cost = fmt_cost(run.cost_per_million)
+    return cost + PRICING_MARK.get(run.pricing or "", "") if cost != "-" else cost
+
+
+#: The mark on the n of a run that covers less than the whole test split.
+COVERAGE_MARK = " ‡"
+
+
+def coverage_notes(group: Group) -> list[str]:
+    """One line per run that covers less than the test split (--limit, interrupted), when the
+    table holds others: its figures are not comparable with theirs."""
+    if len(group.runs) < 2:
+        return [f"{COVERAGE_MARK.strip()} {r.model}: {r.coverage}" for r in group.runs if r.coverage]
+    return [f"{COVERAGE_MARK.strip()} {r.model}: {r.coverage}: not comparable with the full runs in this table"
+            for r in group.runs if r.coverage]
+
+
+def judge_notes(group: Group) -> list[str]:
+    """One line per run judged by another judge than the spec's."""
+    return [f"{JUDGE_MARK.strip()} {run.model}: llm_judge scored by {run.judge_override}"
+            for run in group.runs if run.judge_override]
+
+
 def detail_row(group: Group, run: Run) -> list[str]:
     s = run.summary
-    row = [run.model] + [fmt_metric(*run.metric(m)) for m in group.metrics]
-    row += [str(s.get("n", "-")), fmt_rate(s.get("invalid_rate")), str(s.get("errors", "-")),
-            fmt_cost(run.cost_per_million), fmt_ms(run.latency("p50")), fmt_ms(run.latency("p95")),
+    row = [run.model] + [metric_cell(run, m) for m in group.metrics]
+    row += [str(s.get("n", "-")) + (COVERAGE_MARK if run.coverage else ""), fmt_rate(s.get("invalid_rate")),
+            str(s.get("errors", "-")),
+            cost_cell(run), fmt_ms(run.latency("p50")), fmt_ms(run.latency("p95")),
             fmt_rps(s.get("requests_per_s"))]
     if group.has_bench:
         bench = run.bench or {}
@@ -143,23 +188,38 @@ def markdown(groups: Sequence[Group], charts: dict[tuple[str, str], dict[str, st
         note = superseded_note(g)
         if note:
             blocks.append(f"{note}.")
+        if judge_notes(g) or coverage_notes(g):
+            blocks.append("\n".join(f"{line}  " for line in coverage_notes(g) + judge_notes(g)))
         paths = (charts or {}).get(g.key)
         if paths:
-            blocks.append(f"![{g.primary} against cost per million requests]({paths['accuracy_cost']})\n"
-                          f"![latency distribution per model]({paths['latency']})")
+            images = []
+            if paths.get("accuracy_cost"):
+                images.append(f"![{g.primary} against cost per million requests]({paths['accuracy_cost']})")
+            if paths.get("latency"):
+                images.append(f"![latency distribution per model]({paths['latency']})")
+            blocks.append("\n".join(images + [f"{line}  " for line in paths.get("notes", ())]))
     if notes:
         blocks.append("## Contracts that differ")
         lines = ["Runs of different contracts never share a column. What changed:", ""]
         lines += [f"- {task}: {line}" for task, lines_ in notes.items() for line in lines_]
         blocks.append("\n".join(lines))
-    blocks.append(_legend())
+    blocks.append(_legend(groups))
     return "\n\n".join(b.strip("\n") for b in blocks) + "\n"
 
 
-def _legend() -> str:
+def batch_legend(groups: Sequence[Group]) -> str:
+    """The legend's sentence on batch pricing, when a run shown used it ("" otherwise)."""
+    if not any(r.pricing in PRICING_MARK for g in groups for r in g.runs):
+        return ""
+    return (" batch: the price paid through the provider's batch API (the list price less its batch discount); "
+            "part batch: some answers at that price, the rest at the list price.")
+
+
+def _legend(groups: Sequence[Group] = ()) -> str:
     return ("<sub>Metrics: mean ± std over repeats. invalid: outputs that broke the output contract. "
-            "$/1M requests: from token prices or gpu_hourly_usd ($0: local). p50/p95 ms and req/s: the eval "
-            "run's own (load req/s and p95: `taskc bench`, when bench.json is in the run folder).</sub>\n")
+            "$/1M requests: from token prices or gpu_hourly_usd (not priced: a local model without one). p50/p95 ms and req/s: the eval "
+            "run's own (load req/s and p95: `taskc bench`, when bench.json is in the run folder)."
+            + batch_legend(groups) + "</sub>\n")
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -174,7 +234,8 @@ def csv_text(groups: Sequence[Group]) -> str:
     for m in metrics:
         header += [f"{m}_mean", f"{m}_std"]
     header += ["invalid_rate", "errors", "usd_per_million_requests", "cost_basis", "latency_p50_ms",
-               "latency_p95_ms", "requests_per_s", "load_requests_per_s", "load_latency_p95_ms"]
+               "latency_p95_ms", "requests_per_s", "load_requests_per_s", "load_latency_p95_ms", "pricing",
+               "judge", "judge_overridden"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -188,7 +249,9 @@ def csv_text(groups: Sequence[Group]) -> str:
             bench = r.bench or {}
             row += [_raw(s.get("invalid_rate")), _raw(s.get("errors")), _raw(r.cost_per_million), r.cost_basis or "",
                     _raw(r.latency("p50")), _raw(r.latency("p95")), _raw(s.get("requests_per_s")),
-                    _raw(bench.get("requests_per_s")), _raw((bench.get("latency_ms") or {}).get("p95"))]
+                    _raw(bench.get("requests_per_s")), _raw((bench.get("latency_ms") or {}).get("p95")),
+                    r.pricing or "", (s.get("judge") or {}).get("scored_by") or "",
+                    _raw((s.get("judge") or {}).get("overridden"))]
             writer.writerow(row)
     return buf.getvalue()
 
@@ -227,6 +290,8 @@ def print_terminal(groups: Sequence[Group], console=None) -> None:
         note = superseded_note(g)
         if note:
             console.print(f"  {note}", style="dim")
+        for line in coverage_notes(g) + judge_notes(g):
+            console.print(f"  {line}", markup=False)
     for task, lines in contract_notes(groups).items():
         for line in lines:
             console.print(f"{task}: contracts differ: {line}", markup=False)

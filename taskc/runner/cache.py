@@ -2,9 +2,11 @@
 
 SQLite in WAL mode with `synchronous=NORMAL`. Results are buffered and committed together at
 most `flush_interval_s` (50 ms) after the first of them arrived (the runner arms a timer for
-that; `put` also commits once the interval has passed or 256 are waiting), so a killed process
-loses at most the last 50 ms of answers and never the file; those are simply asked again.
-A commit costs about 0.2 ms on this disk, which one per result would pay 3,000 times a second. Keys are sha256 digests of
+that; `put` also commits once the interval has passed or 256 are waiting), or at once when the
+runner says so (`flush`: answers from a paid endpoint, or answers arriving slowly; see
+`taskc.runner.engine.COMMIT_EACH_BELOW_PER_S`), so a killed process loses at most the last 50 ms
+of answers and never the file; those are simply asked again. A commit costs about 0.2 ms on
+this disk, which one per result would pay 3,000 times a second at full speed. Keys are sha256 digests of
 (namespace = contract id, backend name, model, canonical payload JSON, repeat index): the payload
 is what `backend.render` returns, which holds no credentials (they travel in HTTP headers), so
 neither keys nor values ever contain a secret. Only successful results are stored; errors are
@@ -13,7 +15,6 @@ retried on the next run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable
 
+from taskc.common.encoding import canonical_json, sha256_hex
 from taskc.runner.types import Result, Usage
 
 _SCHEMA = """
@@ -33,15 +35,9 @@ CREATE TABLE IF NOT EXISTS results (
 _CHUNK = 500
 
 
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON text: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def cache_key(namespace: str, backend: str, model: str, payload: Any, repeat: int) -> str:
     """The sha256 hex key of one request's result."""
-    text = canonical_json([namespace, backend, model, payload, repeat])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_hex(canonical_json([namespace, backend, model, payload, repeat]))
 
 
 _STORED = tuple(f.name for f in fields(Result) if f.name not in ("index", "repeat", "cached"))
@@ -125,7 +121,9 @@ class ResultCache:
             if not self._pending:
                 return
             rows, self._pending = self._pending, []
-            self._db.execute("BEGIN")
+            # IMMEDIATE takes the write lock up front, so a second process writing the same file
+            # waits in SQLite's busy handler (timeout=30 s) instead of failing on a lock upgrade
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)", rows)
             self._db.execute("COMMIT")
 

@@ -1,34 +1,14 @@
-"""Frozen values passed between the runner's stages: Request -> Result."""
+"""Frozen values passed between the runner's stages: Request (made by the compiler, see
+`taskc.compiler.requests`) -> Result."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskc.constraints.ir import Constraint
+from taskc.compiler.requests import GenerateConfig, Request
 
-
-@dataclass(frozen=True)
-class Request:
-    """One model call for one test row (and one repeat), as the contract defines it.
-
-    `messages` are chat messages (`{"role": "system"|"user"|"assistant", "content": str}`, the
-    system prompt first when there is one). `constraint` is the decoding constraint for this row
-    (None for text). `tools` holds the contract's tools for tool_call tasks (each
-    `{"name", "description", "parameters"}`), `strict_schema` the provider-strict JSON Schema of
-    the output (None for label/sql/text), `generation` the sampling settings.
-    """
-
-    index: int
-    repeat: int
-    messages: tuple[dict[str, Any], ...]
-    constraint: Constraint | None
-    output_kind: str
-    generation: dict[str, Any]
-    messages_hash: str
-    tools: tuple[dict[str, Any], ...] = ()
-    strict_schema: dict[str, Any] | None = None
-    name: str = "output"
+__all__ = ["GenerateConfig", "Request", "Result", "Usage"]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from taskc.constraints.lower import VLLM_ENGINE_CONFIG, vllm_server_args
 #: Long enough for every shipped spec: git_assistant's prompt is about 1,500 tokens (plus the
 #: tool list when a backend sends `tools`) and 256 new tokens; pii_redaction asks for 512.
 TINY_MAX_MODEL_LEN = 4096
-#: The structured-outputs engine settings every compiled contract asks for.
+#: The default structured-outputs engine settings (xgrammar, compact JSON); a contract may choose another
+#: backend for its output kind (its `engine` block, `taskc.constraints.lower.ENGINE_BACKENDS`).
 STRUCTURED_OUTPUTS_CONFIG = dict(VLLM_ENGINE_CONFIG)
 
 #: Characters of the tokens the model leans towards (see `closer_token_ids`).

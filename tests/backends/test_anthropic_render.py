@@ -1,11 +1,11 @@
-"""render() and parse() of the anthropic backend: golden payloads, no network."""
+"""render() and read_message() of the anthropic backend: golden payloads, no network."""
 
 import json
 
 import pytest
 
 from taskc.backends import get_backend
-from taskc.backends.anthropic_messages import parse
+from taskc.backends.anthropic_messages import read_message
 from tests.fakes.requests import LABELS, OBJECT_SCHEMA, SYSTEM, TOOLS, make_request
 
 USER = [{"role": "user", "content": "hello"}]
@@ -65,12 +65,12 @@ def test_base_url_with_or_without_v1():
 def test_parse_text_tool_use_and_usage():
     body = {"content": [{"type": "text", "text": "card_"}, {"type": "text", "text": "lost"}],
             "usage": {"input_tokens": 10, "output_tokens": 2, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 100}}
-    raw, usage = parse(body)
+    raw, usage, _ = read_message(body)
     assert raw == "card_lost"
     assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (115, 2, 100)
     body = {"content": [{"type": "text", "text": "Sure."},
                         {"type": "tool_use", "id": "toolu_1", "name": "set_thermostat", "input": {"temperature": 72}}],
             "usage": {"input_tokens": 3, "output_tokens": 9}}
-    raw, usage = parse(body)
+    raw, usage, _ = read_message(body)
     assert raw == '{"name":"set_thermostat","parameters":{"temperature":72}}'
     assert (usage.input_tokens, usage.cached_input_tokens) == (3, 0)

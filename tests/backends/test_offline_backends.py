@@ -37,7 +37,7 @@ def test_replay_exact_repeat_any_repeat_and_missing(tmp_path):
 def test_replay_bad_line_names_file_and_line(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"index": 0, "output": "x"}\n{"output": "y"}\n')
-    with pytest.raises(ValueError, match=r"p.jsonl:2"):
+    with pytest.raises(BackendUnavailable, match=r"p.jsonl:2"):
         get_backend("replay", path=path)
 
 
@@ -98,5 +98,5 @@ def test_missing_dependency_is_backend_unavailable_never_import_error():
         with pytest.raises(BackendUnavailable, match="^the needs_module backend needs taskc_test_no_such_module"):
             get_backend("needs_module")
     finally:
-        backends._REGISTRY.pop("needs_dep")
-        backends._REGISTRY.pop("needs_module")
+        backends.unregister_backend("needs_dep")
+        backends.unregister_backend("needs_module")

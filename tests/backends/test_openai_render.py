@@ -5,7 +5,7 @@ import json
 import pytest
 
 from taskc.backends import BackendUnavailable, get_backend
-from taskc.backends.openai_chat import default_mode, parse
+from taskc.backends.openai_chat import default_mode, read_completion
 from tests.fakes.requests import LABELS, OBJECT_SCHEMA, SQL_GRAMMAR, SYSTEM, TOOL_SCHEMA, TOOLS, make_request
 
 MESSAGES = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "hello"}]
@@ -142,18 +142,18 @@ def test_parse_content_tool_calls_and_usage():
     body = {"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "refund_request"}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
                       "prompt_tokens_details": {"cached_tokens": 8}}}
-    raw, usage = parse(body)
+    raw, usage, _ = read_completion(body)
     assert raw == "refund_request"
     assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (12, 3, 8)
     call = {"choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "toggle_lights", "arguments": '{"state": "on"}'}},
                            {"id": "c2", "type": "function", "function": {"name": "other", "arguments": "{}"}}]}}],
             "usage": {"prompt_tokens": 5, "completion_tokens": 2, "prompt_tokens_details": None}}
-    raw, usage = parse(call)
+    raw, usage, _ = read_completion(call)
     assert raw == '{"name":"toggle_lights","parameters":{"state":"on"}}'
     assert usage.cached_input_tokens == 0
     broken = {"choices": [{"message": {"tool_calls": [{"function": {"name": "f", "arguments": '{"a": '}}]}}]}
-    assert parse(broken)[0] == '{"name":"f","parameters":{"a": }'
+    assert read_completion(broken)[0] == '{"name":"f","parameters":{"a": }'
 
 
 def test_postprocess_unwraps_label_and_drops_strict_nulls(official):

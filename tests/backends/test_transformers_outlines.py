@@ -58,15 +58,6 @@ generation: {temperature: 0, max_tokens: 48}
 """
 
 
-def _lower_available() -> bool:
-    try:
-        from taskc.constraints.lower import to_outlines  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_lower = pytest.mark.skipif(not _lower_available(), reason="taskc.constraints.lower.to_outlines not available")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +104,7 @@ def _validity(contract, results):
 
 
 def _with(requests, **generation):
-    return [dataclasses.replace(r, generation={**r.generation, **generation}) for r in requests]
+    return [dataclasses.replace(r, generation=dataclasses.replace(r.generation, **generation)) for r in requests]
 
 
 def _unconstrained(requests):
@@ -134,7 +125,7 @@ def test_render_is_pure_and_loads_nothing():
     assert payload["prompt_format"] == PROMPT_FORMAT
     assert payload["output_type"] == "choice"
     assert payload["constraint"] == request.constraint.to_dict()
-    assert payload["max_new_tokens"] == request.generation["max_tokens"]
+    assert payload["max_new_tokens"] == request.generation.max_tokens
     json.dumps(payload)  # serialisable: it is the cache key
     text = dataclasses.replace(request, constraint=None, output_kind="text")
     assert backend.render(text)["output_type"] == "text"
@@ -162,7 +153,6 @@ def test_a_model_that_cannot_load_gives_errors_not_exceptions(tmp_path):
 # --------------------------------------------------------------------------- generation
 
 
-@needs_lower
 def test_label_constrained_all_valid_unconstrained_not(backend):
     contract = compile_spec(REPO / "specs" / "banking77.yaml")
     requests = contract.requests(limit=N)
@@ -179,7 +169,6 @@ def test_label_constrained_all_valid_unconstrained_not(backend):
     assert all(r.usage.output_tokens <= 8 for r in free)
 
 
-@needs_lower
 def test_tool_call_constrained_all_valid_unconstrained_not(backend):
     contract = compile_spec(REPO / "specs" / "git_assistant.yaml")
     requests = _with(contract.requests(limit=N), max_tokens=64)
@@ -191,7 +180,6 @@ def test_tool_call_constrained_all_valid_unconstrained_not(backend):
     assert not all(_validity(contract, free)), [r.raw for r in free]
 
 
-@needs_lower
 def test_object_constrained_all_valid_and_compact(backend, tmp_path_factory):
     contract = _object_contract(tmp_path_factory)
     requests = contract.requests(limit=N)
@@ -207,7 +195,6 @@ def test_object_constrained_all_valid_and_compact(backend, tmp_path_factory):
     assert not all(_validity(contract, free)), [r.raw for r in free]
 
 
-@needs_lower
 def test_sampling_and_a_bad_constraint_fail_only_their_requests(backend):
     contract = compile_spec(REPO / "specs" / "banking77.yaml")
     good = _with(contract.requests(limit=3), temperature=1.0, top_p=0.9, seed=1)

@@ -6,13 +6,15 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from taskc.bench.loadgen import percentile
-from taskc.bench.run import BenchOptions, Target, _loop_policy, measure
+from taskc.bench.measure import Measurement, measure
+from taskc.bench.sender import loop_policy as _loop_policy
+from taskc.bench.target import BenchOptions, Target
+from taskc.common.percentiles import percentile
 
 QS = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 
 
-def run(contract, server, **options: Any) -> dict[str, Any]:
+def run(contract, server, **options: Any) -> Measurement:
     """One `measure` against `server` (uvloop, as `taskc bench` runs)."""
     options.setdefault("drain_s", 10.0)
     opts = BenchOptions(base_url=server.base_url, model="fake", **options)
@@ -28,23 +30,25 @@ class Truth:
     """The server's view of the measured requests, matched to the client's samples by request id."""
 
     stats: dict[str, Any]
+    load: Any  # the LoadResult the statistics came from
     pairs: list[tuple[Any, dict[str, Any]]]  # (Sample, server record) for measured, answered requests
     records: dict[str, dict[str, Any]]
 
     @classmethod
-    def of(cls, stats: dict[str, Any], server) -> "Truth":
+    def of(cls, measurement: Measurement, server) -> "Truth":
+        stats = measurement.stats
         records = server.records(stats["request_id_prefix"])
         tag = stats["request_id_prefix"]
         pairs = []
-        for s in stats["_samples"].measured():
+        for s in measurement.load.measured():
             rec = records.get(f"{tag}-{s.seq}")
             if s.ok and rec is not None:
                 pairs.append((s, rec))
-        return cls(stats, pairs, records)
+        return cls(stats, measurement.load, pairs, records)
 
     @property
     def window(self) -> tuple[float, float]:
-        return self.stats["_samples"].window
+        return self.load.window
 
     def server_latency_ms(self) -> dict[str, float]:
         """Percentiles of queue + service time as the server recorded them."""
@@ -80,7 +84,7 @@ class Truth:
             assert r["t_in"] >= s.sent, "the server saw the request before the client sent it?"
             assert s.done >= r["t_out"], "the client finished before the server answered?"
             assert s.latency_s == s.done - s.scheduled
-        lat = [s.latency_s * 1000 for s in (x for x in self.stats["_samples"].measured() if x.ok)]
+        lat = [s.latency_s * 1000 for s in (x for x in self.load.measured() if x.ok)]
         for k, q in QS.items():
             assert abs(self.stats["latency_ms"][k] - percentile(lat, q)) < 1e-2
 

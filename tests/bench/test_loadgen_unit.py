@@ -12,7 +12,8 @@ import pytest
 from taskc.bench.loadgen import (LoadResult, Sample, closed_loop, generator_ok, open_loop, percentile,
                                  poisson_schedule, statistics)
 from taskc.bench.prom import (kv_cache_usage_name, memory, metrics_url, parse_prometheus, prefix_cache_hit_rate)
-from taskc.bench.run import cost_per_million, passes, search_max_rate
+from taskc.bench.find_max import passes, search_max_rate
+from taskc.bench.measure import cost_per_million
 
 
 def test_poisson_schedule_is_seeded_and_exponential():
@@ -262,7 +263,7 @@ def test_passes_criteria():
 def test_sender_processes_split_fast_open_loops_up_to_the_cpu_count(monkeypatch):
     import os
 
-    from taskc.bench.run import sender_processes
+    from taskc.bench.target import sender_processes
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert sender_processes(None, 500.0) == 1

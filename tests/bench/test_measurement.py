@@ -14,6 +14,7 @@ not the measurement, and the test is skipped with the figures. `bench/loadgen.py
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 
@@ -44,20 +45,23 @@ def _kept_schedule(truth: Truth) -> tuple[bool, str]:
 
 
 def _verdict(misses: list[str], expected: tuple[bool, str]) -> None:
-    """Fail on any miss when the machine kept up; skip (with the misses) when it did not."""
+    """Fail on any miss when the machine kept up. When it did not, the comparison with the
+    server's truth is not this test's to make (timing on a loaded machine; bench/loadgen.py
+    measures it on a quiet one): the misses are reported as a warning with the figures that
+    explain them, and the exact checks above still hold."""
     if not misses:
         return
     ok, why = expected
     if ok:
         pytest.fail("; ".join(misses))
-    pytest.skip(f"{why}; so these misses are the machine's: {'; '.join(misses)}")
+    warnings.warn(f"not compared to the server's truth: {why}; measured: {'; '.join(misses)}", stacklevel=2)
 
 
 def _check_throughput(truth: Truth) -> None:
     stats = truth.stats
     # exact: what was reported is what the samples say
     lo, hi = truth.window
-    done_in_window = [s for s in stats["_samples"].samples if s.ok and lo <= s.done < hi]
+    done_in_window = [s for s in truth.load.samples if s.ok and lo <= s.done < hi]
     assert stats["completed_in_window"] == len(done_in_window)
     assert stats["requests_per_s"] == pytest.approx(len(done_in_window) / (hi - lo), abs=1e-3)
     if not stats["generator_ok"]:
@@ -97,7 +101,7 @@ def _percentile_misses(truth: Truth, field: str = "latency_ms", server: dict | N
 
 def test_payloads_are_what_eval_sends(yesno):
     from taskc.backends.openai_chat import OpenAIChatBackend
-    from taskc.bench.run import BenchOptions, Target
+    from taskc.bench.target import BenchOptions, Target
     from taskc.runner.http import loads
 
     opts = BenchOptions(base_url="http://127.0.0.1:9/v1", model="m", rate=1.0)
@@ -117,8 +121,9 @@ def test_payloads_are_what_eval_sends(yesno):
 
 
 def test_latency_percentiles_match_the_servers_own(yesno, slow_server):
-    stats = run(yesno, slow_server, rate=200.0, duration_s=3.0, warmup_s=0.5)
-    truth = Truth.of(stats, slow_server)
+    m = run(yesno, slow_server, rate=200.0, duration_s=3.0, warmup_s=0.5)
+    stats = m.stats
+    truth = Truth.of(m, slow_server)
     truth.check_causality()
     _check_throughput(truth)
     assert len(truth.pairs) == stats["measured"]  # every measured request reached the server
@@ -134,8 +139,9 @@ def test_latency_percentiles_match_the_servers_own(yesno, slow_server):
 
 @pytest.mark.parametrize("rate,duration", [(100.0, 3.0), (500.0, 2.0), (1000.0, 2.0), (2000.0, 2.0)])
 def test_rates_up_to_2000_per_second(yesno, slow_server, rate, duration):
-    stats = run(yesno, slow_server, rate=rate, duration_s=duration, warmup_s=0.5)
-    truth = Truth.of(stats, slow_server)
+    m = run(yesno, slow_server, rate=rate, duration_s=duration, warmup_s=0.5)
+    stats = m.stats
+    truth = Truth.of(m, slow_server)
     truth.check_causality()
     _check_throughput(truth)
     _verdict(_rate_misses(truth, rate), _kept_schedule(truth))
@@ -146,8 +152,9 @@ def test_queueing_beyond_capacity_is_in_the_latency(yesno):
     """8 slots, 40-60 ms service: about 160 requests/s at most. At 140/s requests queue, and the
     latency reported is the server's queue + service time."""
     with LatencyServer(workers=1, delays_ms=[40.0, 50.0, 60.0, 45.0, 55.0], capacity=8, echo=True) as server:
-        stats = run(yesno, server, rate=140.0, duration_s=3.0, warmup_s=0.5)
-        truth = Truth.of(stats, server)
+        m = run(yesno, server, rate=140.0, duration_s=3.0, warmup_s=0.5)
+        stats = m.stats
+        truth = Truth.of(m, server)
     truth.check_causality()
     _check_throughput(truth)
     waits = [r["t_start"] - r["t_in"] for _, r in truth.pairs]
@@ -159,8 +166,9 @@ def test_queueing_beyond_capacity_is_in_the_latency(yesno):
 def test_streaming_time_to_first_token_and_server_metrics(yesno):
     """Median 300 ms, the first token at half of it: TTFT p50 150 ms."""
     with LatencyServer(workers=1, median_ms=300.0, first_token_frac=0.5, echo=True) as slow_server:
-        stats = run(yesno, slow_server, rate=50.0, duration_s=2.0, warmup_s=0.5, stream=True)
-        truth = Truth.of(stats, slow_server)
+        m = run(yesno, slow_server, rate=50.0, duration_s=2.0, warmup_s=0.5, stream=True)
+        stats = m.stats
+        truth = Truth.of(m, slow_server)
     truth.check_causality()
     for s, r in truth.pairs:
         assert r["t_first"] is not None and s.first_token >= r["t_first"]
@@ -183,8 +191,9 @@ def test_errors_accuracy_and_invalid_outputs_under_load(yesno):
     """Every 7th request fails with HTTP 500; answers echo the row's text, so which are right,
     wrong and invalid is known for every request."""
     with LatencyServer(workers=1, median_ms=5.0, error_every=7, echo=True, metrics=False) as server:
-        stats = run(yesno, server, rate=300.0, duration_s=2.0, warmup_s=0.3)
-    measured = stats["_samples"].measured()
+        m = run(yesno, server, rate=300.0, duration_s=2.0, warmup_s=0.3)
+        stats = m.stats
+    measured = m.load.measured()
     failing = [s for s in measured if s.seq % 7 == 0]
     answered = [s for s in measured if s.seq % 7 != 0]
     assert stats["errors"] == len(failing) and all(not s.ok for s in failing)
@@ -199,8 +208,17 @@ def test_errors_accuracy_and_invalid_outputs_under_load(yesno):
     assert stats["memory"] is None and stats["prefix_cache_hit_rate"] is None and stats["metrics_found"] is False
 
 
+def bench_cmd(contract, *, duration: float, warmup: float, as_json: bool = False, out=None, models_file=None,
+              model_name=None, find_max: bool = False, **flags):
+    """`taskc bench` as the command line calls it: the flags become one BenchOptions."""
+    from taskc.bench.cli import bench_command, bench_options
+
+    options = bench_options(duration_s=duration, warmup_s=warmup, find_max=find_max, processes=None, **flags)
+    return bench_command(contract, options, as_json=as_json, out=out, models_file=models_file, model_name=model_name)
+
+
 def test_bench_cmd_prints_one_json_object(yesno, fast_server, tmp_path, capsys):
-    from taskc.bench.cli import bench_cmd, format_text
+    from taskc.bench.cli import format_text
 
     models = tmp_path / "models.yaml"
     models.write_text(f"models:\n  tiny:\n    backend: openai\n    model: fake\n    base_url: {fast_server.base_url}\n"
@@ -231,7 +249,6 @@ def test_bench_cmd_prints_one_json_object(yesno, fast_server, tmp_path, capsys):
 
 
 def test_bench_cmd_rejects_bad_options(yesno):
-    from taskc.bench.cli import bench_cmd
     from taskc.errors import TaskcError
 
     common = dict(duration=1.0, warmup=0.0, as_json=True)
@@ -245,7 +262,9 @@ def test_bench_cmd_rejects_bad_options(yesno):
 
 def test_find_max_against_a_capacity_limited_server(yesno):
     """4 slots of 20 ms: at most 200 requests/s. The search must stop below that."""
-    from taskc.bench.run import BenchOptions, bench_async, _loop_policy
+    from taskc.bench.run import bench_async
+    from taskc.bench.sender import loop_policy as _loop_policy
+    from taskc.bench.target import BenchOptions
     import asyncio
 
     with LatencyServer(workers=1, delays_ms=[20.0], capacity=4, echo=True) as server:
@@ -274,11 +293,12 @@ def test_find_max_against_a_capacity_limited_server(yesno):
 
 
 def test_several_sender_processes_make_one_poisson_stream(yesno, fast_server):
-    stats = run(yesno, fast_server, rate=300.0, duration_s=2.0, warmup_s=1.0, processes=2)
-    truth = Truth.of(stats, fast_server)
+    m = run(yesno, fast_server, rate=300.0, duration_s=2.0, warmup_s=1.0, processes=2)
+    stats = m.stats
+    truth = Truth.of(m, fast_server)
     truth.check_causality()
     _check_throughput(truth)
-    samples = stats["_samples"].samples
+    samples = m.load.samples
     seqs = [s.seq for s in samples]
     assert len(set(seqs)) == len(seqs)  # one numbering: process w sends w, w + 2, w + 4, ...
     assert {s % 2 for s in seqs} == {0, 1} and all(s.row == s.seq % 10 for s in samples)

@@ -3,14 +3,12 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from taskc import __version__
-from taskc.compiler.artifacts import render_files
+from taskc.backends.templates import compiled_files as render_files
 from taskc.compiler.build import compile_spec
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -19,8 +17,7 @@ STRICT_KEYWORDS = {"type", "properties", "required", "additionalProperties", "it
                    "description", "$ref", "$defs", "title", "$comment"}
 
 
-def taskc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "taskc.cli", *args], cwd=cwd, capture_output=True, text=True)
+from tests.support import taskc  # noqa: E402
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -9,7 +9,8 @@ import pytest
 
 from taskc.compiler.build import compile_spec
 from taskc.errors import TaskcError
-from taskc.compiler.export import FORMATS, export, export_cmd, records
+from taskc.compiler.cli import export_command as export_cmd
+from taskc.compiler.export import FORMATS, export, records
 
 LABEL_SPEC = """\
 taskc: 1

@@ -9,21 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.provider_server import FakeProvider  # noqa: E402
+from tests.fakes.provider_server import FakeProvider
+from tests.support import REPO as ROOT
+from tests.support import taskc
 
 SPEC = str(ROOT / "specs" / "banking77.yaml")
 GIT = str(ROOT / "specs" / "git_assistant.yaml")
-
-
-def taskc(*args, cwd, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "taskc.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, **kw)
 
 
 def run_dir(out: Path, task: str) -> Path:
@@ -86,11 +78,23 @@ def test_invalid_outputs_despite_a_constraint_are_flagged(tmp_path):
 
 
 def test_a_wrong_base_url_does_not_look_like_a_finished_run(tmp_path):
+    """Nothing listens there: said before the first request, and no run folder is left behind."""
     proc = taskc("eval", SPEC, "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
                  "--limit", "3", "--timeout", "2", "--max-attempts", "1", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: nothing answers at http://127.0.0.1:9/v1 (connection refused): "
+                                   "start the server first, or check --base-url")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_endpoint_that_fails_every_request_does_not_look_like_a_finished_run(tmp_path):
+    with FakeProvider() as fake:
+        fake.fail_next(3, status=400)
+        proc = taskc("eval", SPEC, "--backend", "openai", "--model", "m", "--base-url", fake.openai_base_url,
+                     "--limit", "3", "--max-attempts", "1", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 1
     assert "error: every request failed; first errors:" in proc.stderr
-    assert "127.0.0.1:9" in proc.stderr
+    assert "HTTP 400" in proc.stderr
 
 
 def test_some_failures_are_counted(tmp_path):
@@ -157,6 +161,8 @@ def test_sigkill_mid_run_then_rerun_loses_nothing_and_resends_nothing(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     answered = set(first_prompts) - set(second_prompts)
     assert len(answered) >= 30  # most of what finished before the kill was cached, so not sent again
+    # answers arrive at about 80/s, so each is committed as it comes: only the 4 in flight go again
+    assert len(set(first_prompts) & set(second_prompts)) <= 4
     assert len(second_prompts) == len(set(second_prompts)) and len(second_prompts) <= 120 - len(answered)
     latest = max((tmp_path / "runs" / "banking77").iterdir())
     rows = [json.loads(line) for line in (latest / "samples.jsonl").read_text().splitlines()]

@@ -2,17 +2,11 @@
 the runner (cache, retries), and its cost is reported apart from the model's."""
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from taskc.compiler.build import compile_spec  # noqa: E402
-from taskc.evaluate.models import ModelConfig  # noqa: E402
-from taskc.evaluate.run import EvalOptions, evaluate  # noqa: E402
-from tests.fakes.provider_server import FakeProvider  # noqa: E402
+from taskc.backends.config import ModelConfig
+from taskc.compiler.build import compile_spec
+from taskc.evaluate.run import EvalOptions, evaluate
+from tests.fakes.provider_server import FakeProvider
 
 SPEC = """\
 taskc: 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskc.errors import TaskcError
-from taskc.report.cli import report_cmd
+from taskc.report.cli import report_command as report_cmd
 from taskc.report.collect import find_runs, group_runs
 from taskc.report.diff import diff, explain
 from taskc.report.svg import accuracy_cost, latency_cdf
@@ -53,7 +53,7 @@ def test_detail_table_exact_values(groups):
     assert header == ["model", "exact_match", "n", "invalid", "errors", "$/1M requests", "p50 ms", "p95 ms", "req/s",
                       "load req/s", "load p95 ms"]
     assert rows == [
-        ["baseline", "0.812 ± 0.000", "4", "0.0%", "0", "$0", "0.0412", "0.0534", "24,000.0", "-", "-"],
+        ["baseline", "0.812 ± 0.000", "4", "0.0%", "0", "not priced", "0.0412", "0.0534", "24,000.0", "-", "-"],
         ["openai:tiny", "0.013 ± 0.000", "4", "25.0%", "1", "$2.22", "812.3", "1,491", "12.5", "11.8", "1,700"],
     ]
     header, rows = detail(groups[2])
@@ -62,8 +62,14 @@ def test_detail_table_exact_values(groups):
 
 
 def test_markdown_and_csv_match_the_expected_files(groups, tmp_path):
-    charts = {g.key: {"accuracy_cost": f"charts/{g.task}-{g.short_id}-accuracy-cost.svg",
-                      "latency": f"charts/{g.task}-{g.short_id}-latency.svg"} for g in groups}
+    from taskc.report.html import charts_for
+
+    charts = {}
+    for g in groups:  # the charts that have something to show, and a line for each left out
+        made = charts_for(g, {}, standalone=True)
+        charts[g.key] = {"notes": made["notes"], **{kind: f"charts/{g.task}-{g.short_id}-{name}.svg"
+                                                    for kind, name in (("accuracy_cost", "accuracy-cost"), ("latency", "latency"))
+                                                    if kind in made}}
     assert markdown(groups, charts) == (EXPECTED / "report.md").read_text(encoding="utf-8")
     assert csv_text(groups) == (EXPECTED / "report.csv").read_text(encoding="utf-8")
     # the same through the command, with chart files written and linked relative to the Markdown
@@ -72,9 +78,9 @@ def test_markdown_and_csv_match_the_expected_files(groups, tmp_path):
     assert code == 0
     assert (tmp_path / "out" / "report.md").read_text(encoding="utf-8") == (EXPECTED / "report.md").read_text(encoding="utf-8")
     svgs = sorted(p.name for p in (tmp_path / "out" / "charts").iterdir())
+    # the bbbbbbbb contract's only model is local and unpriced: no cost chart, a line instead
     assert svgs == ["banking77-aaaaaaaa-accuracy-cost.svg", "banking77-aaaaaaaa-latency.svg",
-                    "banking77-bbbbbbbb-accuracy-cost.svg", "banking77-bbbbbbbb-latency.svg",
-                    "trec-cccccccc-accuracy-cost.svg", "trec-cccccccc-latency.svg"]
+                    "banking77-bbbbbbbb-latency.svg", "trec-cccccccc-accuracy-cost.svg", "trec-cccccccc-latency.svg"]
 
 
 def test_contract_differences_are_explained(groups):
@@ -111,7 +117,9 @@ def test_html_is_self_contained(groups, tmp_path):
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"(?i)<script|<link|<img|\bsrc=|url\(|@import|https?://", page)
-    assert page.count("<svg") == 6 and page.count("</svg>") == 6
+    # the group whose only model is local and unpriced has no cost chart, and says so
+    assert page.count("<svg") == 5 and page.count("</svg>") == 5
+    assert "no exact_match-against-cost chart: no model here has a price" in page
     assert "<td>openai:tiny</td><td>0.013 ± 0.000</td>" in page
     assert "Contracts that differ" in page and "generation.max_tokens: 24 → 32" in page
 
@@ -120,15 +128,16 @@ def test_accuracy_cost_chart_places_points_on_a_log_axis():
     svg = accuracy_cost([("free", 0.0, 0.8), ("cheap", 1.0, 0.5), ("dear", 100.0, 0.9), ("unknown", None, 0.4)],
                         "exact_match", "t")
     assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
-    assert svg.count("<circle") == 3
+    assert svg.count("<circle") == 2  # an unpriced model is listed, never drawn at "$0"
     xs = {m: float(x) for x, m in re.findall(r'<circle cx="([\d.]+)"[^>]*><title>([^:]+):', svg)}
-    assert xs["free"] < xs["cheap"] < xs["dear"]
+    assert xs["cheap"] < xs["dear"] and "$0" not in svg
     # $1 and $100 are two decades apart; the ticks are $1, $10, $100 equally spaced
     ticks = re.findall(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="middle" font-size="11" [^>]*>\$(1|10|100)</text>', svg)
     tx = [float(x) for x, _ in ticks]
     assert len(tx) == 3 and abs((tx[1] - tx[0]) - (tx[2] - tx[1])) < 0.2
     assert xs["cheap"] == pytest.approx(tx[0], abs=0.1) and xs["dear"] == pytest.approx(tx[2], abs=0.1)
-    assert "not plotted (no cost or metric): unknown" in svg
+    assert "not priced (give gpu_hourly_usd to place them): free, unknown" in svg
+    assert "no exact_match: nometric" in accuracy_cost([("nometric", 1.0, None), ("a", 1.0, 0.5)], "exact_match", "t")
     assert accuracy_cost([("a", 1.0, 0.5)], "m", "t") == accuracy_cost([("a", 1.0, 0.5)], "m", "t")  # deterministic
 
 

@@ -1,20 +1,20 @@
 """Subprocess for the SIGKILL test: run N requests through the runner with a file cache.
 
-Usage: python _kill_worker.py BASE_URL CACHE_PATH OUT_PATH N
+Usage: PYTHONPATH=<repo> python _kill_worker.py BASE_URL CACHE_PATH OUT_PATH N
 Writes one JSON line per result to OUT_PATH when (if) it finishes.
 """
 
 import asyncio
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from taskc.backends import get_backend
+from taskc.runner.cache import ResultCache
+from taskc.runner.engine import run_requests
+from tests.fakes.requests import make_request
 
-from taskc.backends import get_backend  # noqa: E402
-from taskc.runner.cache import ResultCache  # noqa: E402
-from taskc.runner.engine import run_requests  # noqa: E402
-from tests.fakes.requests import make_request  # noqa: E402
+
+CONCURRENCY = 8
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     requests = [make_request("text", f"row {i}", i) for i in range(n)]
     with ResultCache(cache_path) as cache:
         results = asyncio.run(run_requests(backend, requests, cache=cache, cache_namespace="kill",
-                                           concurrency=8, progress=False))
+                                           concurrency=CONCURRENCY, progress=False))
     with open(out_path, "w") as fh:
         for r in results:
             fh.write(json.dumps({"index": r.index, "raw": r.raw, "error": r.error, "cached": r.cached}) + "\n")

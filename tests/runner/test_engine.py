@@ -99,7 +99,7 @@ def test_backend_exception_becomes_error_result():
         def render(self, request):
             return {"i": request.index}
 
-        async def generate_one(self, request, client):
+        async def generate_one(self, request, client, payload=None):
             if request.index == 1:
                 raise RuntimeError(f"boom with {KEY}")
             return Result(request.index, request.repeat, raw="fine")
@@ -119,7 +119,7 @@ def test_batched_backend_failure_fails_its_batch_only_as_results():
         def render(self, request):
             return {}
 
-        async def generate(self, requests, client):
+        async def generate(self, requests, client, payloads=None):
             raise ValueError("engine died")
 
     results = run(Broken(), [make_request("text", str(i), i) for i in range(3)])
@@ -171,3 +171,18 @@ def test_results_are_committed_while_the_run_waits(fake, monkeypatch, tmp_path):
         run(openai_backend(fake, monkeypatch), [make_request("text", f"row {i}", i) for i in range(4)],
             cache=cache, concurrency=1)
     assert seen == [3]
+
+
+def test_a_model_folder_trained_again_is_not_answered_from_the_cache(tmp_path):
+    """The cache names a local model folder by its files: retraining into the same folder is a
+    new model, whose requests are sent again."""
+    from taskc.backends.base import folder_fingerprint
+
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"first weights")
+    first = folder_fingerprint(str(folder))
+    assert first.startswith(f"{folder}@") and folder_fingerprint(str(folder)) == first
+    (folder / "model.safetensors").write_bytes(b"the retrained weights")
+    assert folder_fingerprint(str(folder)) != first
+    assert folder_fingerprint("Qwen/Qwen3-0.6B") == "Qwen/Qwen3-0.6B"  # a hub id names itself

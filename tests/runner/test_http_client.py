@@ -114,7 +114,7 @@ def test_provider_message_fallbacks():
 
 
 def test_dumps_is_compact_utf8_and_falls_back_for_what_orjson_refuses():
-    from taskc.runner.http import dumps, loads
+    from taskc.common.encoding import dumps, loads
 
     assert dumps({"a": [1, "é"], "b": None}) == '{"a":[1,"é"],"b":null}'.encode()
     huge = {"n": 2**70, 3: "int key"}  # beyond 64 bits and a non-string key: the stdlib encodes both

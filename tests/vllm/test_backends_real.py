@@ -68,13 +68,13 @@ def _check(summary, label: str) -> None:
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_vllm_backend_evaluates_valid(spec, vllm_engine, tiny_model, contracts, tmp_path, monkeypatch):
-    import taskc.evaluate.run as run
+    import taskc.evaluate.preflight as preflight
     from taskc.backends.vllm_local import VLLMBackend
-    from taskc.evaluate.models import ModelConfig
+    from taskc.backends.config import ModelConfig
 
     contract = contracts(spec)
     made: list[VLLMBackend] = []
-    original = run.make_backend
+    original = preflight.make_backend
 
     def make_backend(config, contract):  # the real construction, then the session's engine
         backend = original(config, contract)
@@ -84,7 +84,7 @@ def test_vllm_backend_evaluates_valid(spec, vllm_engine, tiny_model, contracts, 
         made.append(backend)
         return backend
 
-    monkeypatch.setattr(run, "make_backend", make_backend)
+    monkeypatch.setattr(preflight, "make_backend", make_backend)
     config = ModelConfig(name="tiny-vllm", backend="vllm", model=str(tiny_model),
                          engine_args={"max_model_len": 4096, "dtype": "float32"})
     summary = _evaluate(contract, config, tmp_path)
@@ -98,7 +98,7 @@ def test_vllm_backend_evaluates_valid(spec, vllm_engine, tiny_model, contracts, 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_openai_backend_against_vllm_server(spec, vllm_server, contracts, tmp_path, sent_bodies):
-    from taskc.evaluate.models import ModelConfig
+    from taskc.backends.config import ModelConfig
 
     config = ModelConfig(name="tiny-openai", backend="openai", model=vllm_server.model,
                          base_url=vllm_server.openai_url, mode="vllm")
@@ -113,7 +113,7 @@ def test_openai_backend_against_vllm_server(spec, vllm_server, contracts, tmp_pa
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_anthropic_backend_against_vllm_server(spec, vllm_server, contracts, tmp_path, sent_bodies):
-    from taskc.evaluate.models import ModelConfig
+    from taskc.backends.config import ModelConfig
 
     config = ModelConfig(name="tiny-anthropic", backend="anthropic", model=vllm_server.model,
                          base_url=vllm_server.base_url)
