@@ -95,16 +95,24 @@ def _metric_text(name: str, value: dict[str, Any]) -> str:
     return f"{name} {_fmt(value['mean'])} ± {_fmt(value['std'])}"
 
 
+def cost_text(cost: dict[str, Any]) -> str:
+    """The cost per million requests as the terminal line says it ("not priced" for a local
+    model without a GPU-hour price, never $0)."""
+    value = cost.get("usd_per_million_requests")
+    if value is None:
+        return "not priced" if cost.get("basis") == "local" else "cost unknown"
+    return f"${_fmt(value, 2)} per 1M requests"
+
+
 def _report(summary: dict[str, Any], out: Path) -> int:
     metrics = ", ".join(_metric_text(k, v) for k, v in summary["metrics"].items())
     lat = summary["latency_ms"]
-    cost = summary["cost"].get("usd_per_million_requests")
     pricing = {"batch": " (batch price)", "partial": " (partly batch price)"}.get(summary["cost"].get("pricing"), "")
     print(f"{summary['task']} · {summary['model_name']} · contract {summary['contract_id'][:12]} · n={summary['n']}")
     print(f"  {metrics}")
     print(f"  invalid {summary['invalid']} ({summary['invalid_rate']:.1%}) · errors {summary['errors']} · cached {summary['cached']}"
           f" · p50 {_fmt(lat['p50'], 1)} ms · p95 {_fmt(lat['p95'], 1)} ms · {_fmt(summary['requests_per_s'], 1)} req/s"
-          f" · ${_fmt(cost, 2)} per 1M requests{pricing}")
+          f" · {cost_text(summary['cost'])}{pricing}")
     if summary.get("timeouts"):
         print("  timeouts (scored 0, counted apart from wrong answers): "
               + ", ".join(f"{name} {n}" for name, n in summary["timeouts"].items()))

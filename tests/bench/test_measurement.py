@@ -140,7 +140,6 @@ def test_latency_percentiles_match_the_servers_own(yesno, slow_server):
 @pytest.mark.parametrize("rate,duration", [(100.0, 3.0), (500.0, 2.0), (1000.0, 2.0), (2000.0, 2.0)])
 def test_rates_up_to_2000_per_second(yesno, slow_server, rate, duration):
     m = run(yesno, slow_server, rate=rate, duration_s=duration, warmup_s=0.5)
-    stats = m.stats
     truth = Truth.of(m, slow_server)
     truth.check_causality()
     _check_throughput(truth)

@@ -5,8 +5,6 @@ import itertools
 import json
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 
 from taskc.compiler.build import compile_spec  # noqa: E402

@@ -40,3 +40,12 @@ def test_unpriced_models_and_empty_runs_say_so():
     assert out["usd_total"] is None and out["note"] == "no price for no-such-model"
     empty = cost_summary(ModelConfig(name="x", backend="openai", model="gpt-5"), USAGE, 0, None)
     assert empty == {"basis": None, "usd_total": None, "usd_per_million_requests": None}
+
+
+def test_terminal_line_says_not_priced_for_a_local_model_and_dollars_otherwise():
+    from taskc.evaluate.cli import cost_text
+    local = cost_summary(ModelConfig(name="q", backend="vllm", model="students/q"), USAGE, 1000, 50.0)
+    assert cost_text(local) == "not priced"
+    priced = cost_summary(ModelConfig(name="n", backend="openai", model="gpt-5-nano"), USAGE, 1000, 50.0)
+    assert cost_text(priced) == f"${priced['usd_per_million_requests']:,.2f} per 1M requests"
+    assert cost_text({"basis": None, "usd_per_million_requests": None}) == "cost unknown"
