@@ -17,14 +17,14 @@ from collections import Counter
 from typing import Any, Sequence
 
 from taskc.metrics.base import Metric, MetricInput, MetricScore, invalid_score, mean_aggregate
-from taskc.metrics.values import canonical_json, struct_eq
+from taskc.metrics.values import comparable_json, struct_eq
 
 
 def multiset_eq(a: Any, b: Any) -> bool:
     """Lists equal as multisets of canonical-JSON elements; other values structurally."""
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and Counter(map(canonical_json, a)) == Counter(
-            map(canonical_json, b))
+        return len(a) == len(b) and Counter(map(comparable_json, a)) == Counter(
+            map(comparable_json, b))
     return struct_eq(a, b)
 
 

@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from taskc.metrics.base import Metric, MetricInput, MetricScore, invalid_score, option_message
-from taskc.metrics.values import canonical_json
+from taskc.metrics.values import comparable_json
 
 JUDGE_SCHEMA: dict = {
     "type": "object",
@@ -57,7 +57,7 @@ _templates: dict[str, Any] = {}
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else canonical_json(value)
+    return value if isinstance(value, str) else comparable_json(value)
 
 
 def _template(source: str) -> Any:

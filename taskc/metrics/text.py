@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from taskc.metrics.base import Metric, MetricInput, MetricScore, invalid_score
 from taskc.metrics.normalize import check_normalize, make_normalizer
-from taskc.metrics.values import canonical_json
+from taskc.metrics.values import comparable_json
 
 
 def as_text(value: Any) -> str:
@@ -22,7 +22,7 @@ def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list, tuple)):
-        return canonical_json(value)
+        return comparable_json(value)
     return str(value)
 
 

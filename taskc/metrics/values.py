@@ -48,7 +48,8 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def canonical_json(value: Any) -> str:
-    """Canonical JSON text: sorted keys, compact separators, integral floats as ints."""
+def comparable_json(value: Any) -> str:
+    """JSON text for comparing answers: sorted keys, compact, integral floats as ints (so 1.0 == 1);
+    not the hashing form, which is `taskc.common.encoding.canonical_json`."""
     return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False, default=str)

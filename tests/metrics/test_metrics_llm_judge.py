@@ -51,7 +51,7 @@ def test_messages_from_real_question(hotpot):
     assert user == msgs[1]["content"]
 
 
-def test_non_string_values_render_as_canonical_json():
+def test_non_string_values_render_as_comparable_json():
     msgs = judge_messages("r", {"n": 3, "items": ["a"]}, {"b": 1, "a": [1.0]}, None)
     assert "### n\n3\n\n### items\n[\"a\"]\n\n" in msgs[1]["content"]
     assert "## Reference answer\n{\"a\":[1],\"b\":1}\n\n" in msgs[1]["content"]

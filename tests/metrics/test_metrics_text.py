@@ -48,7 +48,7 @@ def test_exact_match_normalizers(hotpot):
     assert score("exact_match", {"normalize": []}, " yes", "yes").value == 0.0
 
 
-def test_exact_match_dict_outputs_compare_canonical_json():
+def test_exact_match_dict_outputs_compare_comparable_json():
     ref = {"name": "git_pull", "parameters": {"rebase": False, "remote": "origin"}}
     same = {"parameters": {"remote": "origin", "rebase": False}, "name": "git_pull"}
     assert score("exact_match", {}, same, ref, {"kind": "tool_call"}).value == 1.0
