@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import os
-from operator import itemgetter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+import msgspec
 import numpy as np
 import orjson
+from msgspec.structs import astuple
 
 MAX_VOCAB = 4096  # distinct outputs given a small code (labels, short answers); the rest share -2
 TAIL = 64  # bytes before the read position that must be unchanged for an append-only update
@@ -69,17 +70,40 @@ class Columns:
         return self.vocab[code] if code >= 0 else None
 
 
+class _Sample(msgspec.Struct):
+    """The fields of a sample line the columns need; the rest of the line (inputs, messages hash,
+    usage, details) is skipped by the decoder without building Python objects for it. A field
+    missing from an older taskc's line is None."""
+
+    index: Any = None
+    repeat: Any = None
+    error: Any = None
+    valid: Any = None
+    cached: Any = None
+    latency_s: Any = None
+    parsed: Any = None
+    raw: Any = None
+    scores: Any = None
+
+
+_decode_sample = msgspec.json.Decoder(_Sample).decode
+_NOT_AN_OBJECT = object()
+
+
 def _load_lines(lines: list[bytes]) -> list[Any]:
-    """Each line parsed; on the rare file with a bad line, a per-line pass marks it with an exception."""
+    """Each line decoded into a `_Sample`; on the rare batch with a bad line, a per-line pass marks
+    it: the decode error for a line that is not JSON, `_NOT_AN_OBJECT`, None for a blank line."""
     try:
-        return [orjson.loads(line) for line in lines]
-    except orjson.JSONDecodeError:
+        return [_decode_sample(line) for line in lines]
+    except msgspec.DecodeError:
         pass
     out: list[Any] = []
     for line in lines:
         try:
-            out.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
+            out.append(_decode_sample(line))
+        except msgspec.ValidationError:  # valid JSON, but not an object
+            out.append(_NOT_AN_OBJECT)
+        except msgspec.DecodeError as exc:
             out.append(exc if line.strip() else None)
     return out
 
@@ -106,8 +130,6 @@ def _output_text(error: Any, valid: Any, parsed: Any, raw: Any) -> str | None:
 
 
 BATCH = 2048  # lines parsed at a time: the parsed records of one batch are dropped before the next
-FIELDS = ("index", "repeat", "error", "valid", "cached", "latency_s", "parsed", "raw", "scores")
-_get_fields = itemgetter(*FIELDS)
 
 
 class _Fields:
@@ -127,15 +149,11 @@ class _Fields:
         self.start_n = start_n
         self.unindexed = 0
 
-    def extend(self, records: list[dict[str, Any]]) -> None:
+    def extend(self, records: list[_Sample]) -> None:
         if not records:
             return
         n0 = len(self.index)
-        try:  # one C call per record when every field is there (records of this taskc)
-            columns = zip(*map(_get_fields, records))
-        except KeyError:  # older records: missing fields are None
-            columns = zip(*([r.get(k) for k in FIELDS] for r in records))
-        index, repeat, error, valid, cached, latency, parsed, raw, scores = columns
+        index, repeat, error, valid, cached, latency, parsed, raw, scores = zip(*map(astuple, records))
         if not all(type(v) is int for v in index):
             fixed = []
             for k, v in enumerate(index):
@@ -153,16 +171,19 @@ class _Fields:
         self.cached += map(bool, cached)
         self.latency += latency
         codes_of = self.codes_of
-        for text in map(_output_text, error, valid, parsed, raw):
+        texts = list(map(_output_text, error, valid, parsed, raw))
+        codes = list(map(codes_of.get, texts))  # None: no output, or a text without a code yet
+        for k in [k for k, code in enumerate(codes) if code is None]:
+            text = texts[k]
             if text is None:
-                self.keys.append(0)
-                self.codes.append(NO_OUTPUT)
+                codes[k] = NO_OUTPUT
                 continue
-            self.keys.append(hash(text))
             code = codes_of.get(text)
             if code is None and len(codes_of) < MAX_VOCAB and len(text) <= 200:
                 code = codes_of[text] = len(codes_of)
-            self.codes.append(RARE_OUTPUT if code is None else code)
+            codes[k] = RARE_OUTPUT if code is None else code
+        self.codes += codes
+        self.keys += [0 if text is None else hash(text) for text in texts]
         score_dicts = [d if type(d) is dict else {} for d in scores]
         names = {name for d in score_dicts for name in d}
         for name in sorted(names - self.scores.keys(), key=lambda k: next(i for i, d in enumerate(score_dicts) if k in d)):
@@ -210,12 +231,12 @@ def _chunk(data: bytes, base: int, first_line: int, start_n: int, vocab: tuple[s
     kept: list[int] = []
     for b in range(0, len(lines), BATCH):
         parsed = _load_lines(lines[b:b + BATCH])
-        keep = [i for i, value in enumerate(parsed) if type(value) is dict]
+        keep = [i for i, value in enumerate(parsed) if type(value) is _Sample]
         if len(keep) != len(parsed):
             for i, value in enumerate(parsed):
                 if isinstance(value, Exception):
                     problems.append(f"line {first_line + b + i + 1}: not valid JSON ({value}); skipped")
-                elif value is not None and type(value) is not dict:
+                elif value is _NOT_AN_OBJECT:
                     problems.append(f"line {first_line + b + i + 1}: not a JSON object; skipped")
             parsed = [parsed[i] for i in keep]
         kept += [b + i for i in keep]
@@ -279,21 +300,36 @@ def read_columns(path: Path, previous: Columns | None = None) -> Columns:
         problems=base.problems + tuple(new["problems"]), partial=new["partial"], **joined)
 
 
+class _Searched(msgspec.Struct):
+    """The fields of a sample line that text search looks in."""
+
+    inputs: Any = None
+    raw: Any = None
+
+
+_decode_searched = msgspec.json.Decoder(_Searched).decode
+
+
+def _haystack(chunk: bytes) -> str:
+    try:
+        record = _decode_searched(chunk)
+    except msgspec.DecodeError:  # the file changed under us, or not an object
+        return ""
+    parts = []
+    if isinstance(record.inputs, dict):
+        for value in record.inputs.values():
+            parts.append(value if isinstance(value, str) else orjson.dumps(value).decode())
+    if isinstance(record.raw, str):
+        parts.append(record.raw)
+    return "\n".join(parts).lower()
+
+
 def haystacks(path: Path, columns: Columns) -> list[str]:
     """Lower-cased text the search box looks in, per sample: the input values and the raw output
     (read on the first search, not when the columns are built)."""
-    out = []
-    for record in read_records(path, columns, range(columns.n)):
-        parts = []
-        inputs = record.get("inputs") if record else None
-        if isinstance(inputs, dict):
-            for value in inputs.values():
-                parts.append(value if isinstance(value, str) else orjson.dumps(value).decode())
-        raw = record.get("raw") if record else None
-        if isinstance(raw, str):
-            parts.append(raw)
-        out.append("\n".join(parts).lower())
-    return out
+    with open(path, "rb") as f:
+        data = f.read(columns.size)
+    return [_haystack(data[start:end]) for start, end in zip(columns.offsets.tolist(), columns.ends.tolist())]
 
 
 def read_records(path: Path, columns: Columns, positions: Iterable[int]) -> list[dict[str, Any] | None]:
