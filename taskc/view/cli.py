@@ -76,6 +76,7 @@ class BackgroundServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+        self.viewer.store.close()
 
 
 def view_command(runs_dir: Path, *, host: str = "127.0.0.1", port: int = 8765, specs: Sequence[Path] = ()) -> int:
@@ -111,4 +112,5 @@ def view_command(runs_dir: Path, *, host: str = "127.0.0.1", port: int = 8765, s
         pass
     finally:
         sock.close()
+        viewer.store.close()
     return 0

@@ -10,9 +10,11 @@ as incomplete; a line that is not JSON is skipped and reported with its line num
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -108,6 +110,13 @@ def _load_lines(lines: list[bytes]) -> list[Any]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
+def output_key(text: str) -> int:
+    """A 64-bit key of an output text, the same in every process (columns may be built in worker
+    processes, and str's hash() differs between processes)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little", signed=True)
+
+
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
@@ -183,7 +192,7 @@ class _Fields:
                 code = codes_of[text] = len(codes_of)
             codes[k] = RARE_OUTPUT if code is None else code
         self.codes += codes
-        self.keys += [0 if text is None else hash(text) for text in texts]
+        self.keys += [0 if text is None else output_key(text) for text in texts]
         score_dicts = [d if type(d) is dict else {} for d in scores]
         names = {name for d in score_dicts for name in d}
         for name in sorted(names - self.scores.keys(), key=lambda k: next(i for i, d in enumerate(score_dicts) if k in d)):

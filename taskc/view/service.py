@@ -117,14 +117,21 @@ class Viewer:
             listing = self.store.listing(rescan=False)
             left = budget_bytes
             for group in sorted(listing.groups.values(), key=lambda g: g.started, reverse=True):
-                self.resolved(group)
+                chosen = []
                 for run in group.runs:
                     try:
                         size = (run.path / "samples.jsonl").stat().st_size
-                        if size <= left:
-                            left -= size
-                            self.store.columns(self._rid(run))
-                    except (OSError, ViewError):
+                    except OSError:
+                        continue
+                    if size <= left:
+                        left -= size
+                        chosen.append(self._rid(run))
+                self.store.prefetch(chosen)
+                self.resolved(group)
+                for rid in chosen:
+                    try:
+                        self.store.columns(rid)
+                    except (OSError, KeyError):
                         pass
 
         thread = threading.Thread(target=work, name="taskc-view-warm", daemon=True)
@@ -204,10 +211,11 @@ class Viewer:
         if any(f in ("regressed", "fixed") for f in filters) and len(chosen) != 2:
             raise ViewError(400, "the regressed and fixed filters compare exactly two runs")
         size = max(1, min(int(size), MAX_PAGE))
+        self.store.prefetch([rid for rid, _ in chosen])
+        resolved = self.resolved(group)  # the gold, while worker processes read big samples files
         cols = [self.columns(rid) for rid, _ in chosen]
         metric = self.metric(group, cols)
         table, found = self._table(chosen, cols, metric)
-        resolved = self.resolved(group)
         hays: dict[int, list[str]] = {}
 
         def hay(r: int, p: int) -> str | None:
