@@ -224,8 +224,12 @@ class RunStore:
                 # spawn, not fork: the server's threads are running
                 self._pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 2, 4),
                                                  mp_context=multiprocessing.get_context("spawn"))
-            for run_id, path in todo:
-                self._pending[run_id] = self._pool.submit(read_columns, path)
+            try:
+                for run_id, path in todo:
+                    self._pending[run_id] = self._pool.submit(read_columns, path)
+            except Exception:  # noqa: BLE001 - a broken pool (a worker was killed): read here from now on
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def close(self) -> None:
         """Stop the worker processes (reads in progress are dropped)."""

@@ -62,3 +62,29 @@ def test_one_file_or_a_file_already_read_stays_in_this_process(made, monkeypatch
         assert viewer.store._pool is None and not viewer.store._pending
     finally:
         viewer.store.close()
+
+
+def test_a_killed_worker_costs_a_read_here_not_an_error(made, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setattr(store_module, "PARALLEL_BYTES", 1)
+    viewer = _viewer(made)
+    reference = _viewer(made)
+    try:
+        gid = _tickets(viewer)
+        (group,) = [g for g in viewer.index()["groups"] if g["id"] == gid]
+        runs = [r["id"] for r in group["runs"]]
+        viewer.store.prefetch(runs)
+        for pid in list(viewer.store._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        monkeypatch.setattr(store_module, "PARALLEL_BYTES", 10 ** 12)
+        expected = reference.compare(gid, runs, [], "", 0, 50)
+        monkeypatch.setattr(store_module, "PARALLEL_BYTES", 1)
+        assert viewer.compare(gid, runs, [], "", 0, 50) == expected
+        viewer.store._columns.clear()
+        viewer.store.prefetch(runs)  # the broken pool is dropped, not used again
+        assert viewer.compare(gid, runs, [], "", 0, 50) == expected
+    finally:
+        viewer.store.close()
+        reference.store.close()
