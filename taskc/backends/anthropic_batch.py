@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from taskc.backends.batch_api import BatchApi, checked, counts_of, download_failed, field_of
+from taskc.backends.batch_api import BatchApi, checked, counts_of, download_failed, field_of, with_query
 from taskc.common.encoding import dumps, loads
 from taskc.common.endpoints import join_url
 from taskc.runner.batch_types import BatchError, BatchItem, BatchStatus
@@ -37,10 +37,6 @@ class AnthropicBatch(BatchApi):
     batch_max_requests = 100_000
     batch_max_bytes = 256 * 1024 * 1024
 
-    @property
-    def _batches_url(self) -> str:
-        return join_url(self.base_url, "/v1/messages/batches")  # type: ignore[attr-defined]
-
     def _batch_url(self, suffix: str) -> str:
         return join_url(self.base_url, "/v1/messages/batches" + suffix)  # type: ignore[attr-defined]
 
@@ -51,12 +47,12 @@ class AnthropicBatch(BatchApi):
     async def batch_submit(self, client: JsonClient, lines: list[bytes], key: str) -> dict[str, Any]:
         """Create the batch; `{"id"}`."""
         body = b'{"requests":[' + b",".join(lines) + b"]}"
-        made = checked(await client.post_json(self._batches_url, body, self._headers), "creating the batch")  # type: ignore[attr-defined]
+        made = checked(await client.post_json(self._batch_url(""), body, self._headers), "creating the batch")  # type: ignore[attr-defined]
         return {"id": field_of(made, "id", "the created batch")}
 
     async def batch_find(self, client: JsonClient, key: str, n: int, since: str) -> str | None:
         """The one batch created since `since` (less a minute) holding `n` requests, if any."""
-        listed = checked(await client.get_json(self._batch_url("") + ("&" if "?" in self._batches_url else "?") + "limit=100", self._headers), "listing batches")  # type: ignore[attr-defined]
+        listed = checked(await client.get_json(with_query(self._batch_url(""), "limit=100"), self._headers), "listing batches")  # type: ignore[attr-defined]
         try:
             start = datetime.fromisoformat(since) - timedelta(minutes=1)
         except (TypeError, ValueError):
@@ -84,16 +80,6 @@ class AnthropicBatch(BatchApi):
         else:
             raise BatchError(f"batch {batch_id}: malformed batch object: unknown processing_status {status!r}")
         return BatchStatus(batch_id, state, status, counts_of(obj.get("request_counts")), None, obj)
-
-    async def batch_poll(self, client: JsonClient, batch_id: str) -> BatchStatus:
-        """The batch's current status."""
-        resp = await client.get_json(self._batch_url(f"/{batch_id}"), self._headers)  # type: ignore[attr-defined]
-        return self._status(checked(resp, f"batch {batch_id}"), f"batch {batch_id}")
-
-    async def batch_cancel(self, client: JsonClient, batch_id: str) -> BatchStatus:
-        """Ask the provider to cancel the batch; its status after the call."""
-        resp = await client.post_json(self._batch_url(f"/{batch_id}/cancel"), b"", self._headers)  # type: ignore[attr-defined]
-        return self._status(checked(resp, f"cancelling batch {batch_id}"), f"batch {batch_id}")
 
     async def batch_results(self, client: JsonClient, status: BatchStatus,
                             on_item: Callable[[BatchItem], None]) -> list[str]:

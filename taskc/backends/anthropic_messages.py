@@ -63,7 +63,6 @@ class AnthropicMessagesBackend(AnthropicBatch, HttpBackend):
     Message Batches API with `taskc eval --batch` (taskc/backends/anthropic_batch.py)."""
 
     name = "anthropic"
-    supports_batch = True
     constrained = True  # output_config json_schema and forced tool_choice are enforced
 
     def __init__(

@@ -151,8 +151,13 @@ class HttpBackend(Backend):
         base = dict(index=request.index, repeat=request.repeat, attempts=resp.attempts, latency_s=resp.latency_s)
         if not resp.ok:
             return Result(raw=None, error=resp.error, **base)
+        return self.result_from_body(request, resp.body, **base)
+
+    def result_from_body(self, request: Request, body: Any, **base: Any) -> Result:
+        """The Result of a 2xx response body (a synchronous answer or a batch item): read by
+        `read_answer` and `postprocess`; a body it cannot read is a "malformed response" error."""
         try:
-            raw, usage, extra = self.read_answer(resp.body)
+            raw, usage, extra = self.read_answer(body)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             return Result(raw=None, error=f"malformed response: {type(exc).__name__}: {exc}", **base)
         return Result(raw=self.postprocess(raw, request), usage=usage, extra=extra, **base)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from taskc.common.endpoints import redact_url
-from taskc.runner.batch_types import BatchError, BatchGone
-from taskc.runner.http import HttpResponse
+from taskc.runner.batch_types import BatchError, BatchGone, BatchStatus
+from taskc.runner.http import HttpResponse, JsonClient
 from taskc.runner.types import Request, Result
 
 
@@ -25,15 +25,36 @@ class BatchApi:
         return {"backend": self.name, "model": self.model, "base_url": redact_url(self.base_url),  # type: ignore[attr-defined]
                 "api_key_env": getattr(self, "api_key_env", None), "mode": getattr(self, "mode", None)}
 
+    #: The body of a cancel request (the providers differ: Anthropic takes none, OpenAI `{}`).
+    cancel_body: Any = b""
+
+    def _batch_url(self, suffix: str) -> str:
+        """The provider's batches endpoint with `suffix` (`""`, `"/ID"`, `"/ID/cancel"`)."""
+        raise NotImplementedError
+
+    def _status(self, obj: dict[str, Any], what: str) -> BatchStatus:
+        """A batch object read into a `BatchStatus` (provider-specific)."""
+        raise NotImplementedError
+
     def batch_answer(self, request: Request, body: Any, **base: Any) -> Result:
-        """The Result of a succeeded batch item: its body read by `read_answer` and
-        `postprocess`, as `HttpBackend.generate_one` reads a response (a body it cannot read is a
-        "malformed response" error)."""
-        try:
-            raw, usage, extra = self.read_answer(body)  # type: ignore[attr-defined]
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            return Result(raw=None, error=f"malformed response: {type(exc).__name__}: {exc}", **base)
-        return Result(raw=self.postprocess(raw, request), usage=usage, extra=extra, **base)  # type: ignore[attr-defined]
+        """The Result of a succeeded batch item, read as `HttpBackend.generate_one` reads a
+        response body (`HttpBackend.result_from_body`)."""
+        return self.result_from_body(request, body, **base)  # type: ignore[attr-defined]
+
+    async def batch_poll(self, client: JsonClient, batch_id: str) -> BatchStatus:
+        """The batch's current status."""
+        resp = await client.get_json(self._batch_url(f"/{batch_id}"), self._headers)  # type: ignore[attr-defined]
+        return self._status(checked(resp, f"batch {batch_id}"), f"batch {batch_id}")
+
+    async def batch_cancel(self, client: JsonClient, batch_id: str) -> BatchStatus:
+        """Ask the provider to cancel the batch; its status after the call."""
+        resp = await client.post_json(self._batch_url(f"/{batch_id}/cancel"), self.cancel_body, self._headers)  # type: ignore[attr-defined]
+        return self._status(checked(resp, f"cancelling batch {batch_id}"), f"batch {batch_id}")
+
+
+def with_query(url: str, query: str) -> str:
+    """`url` with `query` appended to its query string (or starting one)."""
+    return url + ("&" if "?" in url else "?") + query
 
 
 def checked(resp: HttpResponse, what: str) -> Any:

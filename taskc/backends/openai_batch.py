@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from taskc.backends.batch_api import BatchApi, checked, counts_of, download_failed, field_of
+from taskc.backends.batch_api import BatchApi, checked, counts_of, download_failed, field_of, with_query
 from taskc.common.encoding import dumps, loads
 from taskc.common.endpoints import join_url
 from taskc.runner.batch_types import BatchError, BatchItem, BatchStatus
@@ -38,6 +38,10 @@ class OpenAIBatch(BatchApi):
 
     batch_max_requests = 50_000
     batch_max_bytes = 200 * 1024 * 1024
+    cancel_body: Any = {}
+
+    def _batch_url(self, suffix: str) -> str:
+        return join_url(self.base_url, "/batches" + suffix)  # type: ignore[attr-defined]
 
     def batch_line(self, request: Request, payload: Any, custom_id: str) -> bytes:
         """One input line; `body` is the synchronous payload's own bytes."""
@@ -58,7 +62,7 @@ class OpenAIBatch(BatchApi):
 
     async def batch_find(self, client: JsonClient, key: str, n: int, since: str) -> str | None:
         """The id of a recent batch whose metadata carries `key`, if the provider has one."""
-        listed = checked(await client.get_json(_with_query(join_url(self.base_url, "/batches"), "limit=100"), self._headers),  # type: ignore[attr-defined]
+        listed = checked(await client.get_json(with_query(self._batch_url(""), "limit=100"), self._headers),  # type: ignore[attr-defined]
                          "listing batches")
         for batch in listed.get("data") or ():
             if isinstance(batch, dict) and (batch.get("metadata") or {}).get("taskc_key") == key[:64]:
@@ -84,16 +88,6 @@ class OpenAIBatch(BatchApi):
                 for e in errors[:5] if isinstance(e, dict))
         return BatchStatus(batch_id, state, status, counts_of(obj.get("request_counts")), detail, obj)
 
-    async def batch_poll(self, client: JsonClient, batch_id: str) -> BatchStatus:
-        """The batch's current status."""
-        resp = await client.get_json(join_url(self.base_url, f"/batches/{batch_id}"), self._headers)  # type: ignore[attr-defined]
-        return self._status(checked(resp, f"batch {batch_id}"), f"batch {batch_id}")
-
-    async def batch_cancel(self, client: JsonClient, batch_id: str) -> BatchStatus:
-        """Ask the provider to cancel the batch; its status after the call."""
-        resp = await client.post_json(join_url(self.base_url, f"/batches/{batch_id}/cancel"), {}, self._headers)  # type: ignore[attr-defined]
-        return self._status(checked(resp, f"cancelling batch {batch_id}"), f"batch {batch_id}")
-
     async def batch_results(self, client: JsonClient, status: BatchStatus,
                             on_item: Callable[[BatchItem], None]) -> list[str]:
         """Stream the output and error files; problems with lines that name no request."""
@@ -117,10 +111,6 @@ class OpenAIBatch(BatchApi):
             if not resp.ok:
                 raise download_failed(resp, f"downloading file {file_id}")
         return problems
-
-
-def _with_query(url: str, query: str) -> str:
-    return url + ("&" if "?" in url else "?") + query
 
 
 def read_output_line(line: bytes) -> BatchItem | str:

@@ -164,7 +164,6 @@ class OpenAIChatBackend(OpenAIBatch, HttpBackend):
     the Batch API with `taskc eval --batch` (taskc/backends/openai_batch.py)."""
 
     name = "openai"
-    supports_batch = True
 
     def __init__(
         self,

@@ -43,8 +43,8 @@ from taskc.common.encoding import sha256_hex
 from taskc.runner.batch_state import LIVE, BatchState, now_iso, sibling_records
 from taskc.runner.batch_types import (BatchError, BatchGone, BatchItem, BatchStatus, custom_id,  # noqa: F401 (re-exported)
                                       index_of_custom_id, split_lines)
-from taskc.runner.cache import ResultCache, cache_key, decode_result
-from taskc.runner.engine import StopFlag, _Progress
+from taskc.runner.cache import ResultCache, decode_result, request_keys
+from taskc.runner.engine import StopFlag, _error_result, _Progress
 from taskc.runner.http import JsonClient, redact
 from taskc.runner.types import Request, Result
 
@@ -72,10 +72,11 @@ def _poll_schedule(poll_interval_s: float | None) -> tuple[float, float]:
 class _Run:
     """The state of one `run_batch` call."""
 
-    def __init__(self, backend, requests, payloads, keys, cache, on_result, progress, client, state_dir, namespace):
+    def __init__(self, backend, requests, payloads, keys, cache, on_result, progress, client, state_dir, namespace,
+                 stop: StopFlag | None):
         self.backend, self.requests, self.payloads, self.keys = backend, requests, payloads, keys
         self.cache = cache if cache is not None and backend.cacheable else None
-        self.on_result, self.client, self.namespace = on_result, client, namespace
+        self.on_result, self.client, self.stop = on_result, client, stop
         self.results: list[Result | None] = [None] * len(requests)
         self.cids = [custom_id(r, k) for r, k in zip(requests, keys)]
         self.slot = {cid: i for i, cid in enumerate(self.cids)}
@@ -83,11 +84,8 @@ class _Run:
         self.bar = _Progress(len(requests), progress, f"{backend.name}:{backend.model} batch")
         self.quiet = progress is False
         self.state = BatchState(state_dir)
-        self.state_dir = state_dir
         self.identity = {**backend.batch_identity(), "namespace": namespace}
         self.warnings: list[str] = []
-
-    stop: StopFlag | None = None
 
     def stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -155,11 +153,10 @@ async def run_batch(
     """
     requests = list(requests)
     payloads = [backend.render(r) for r in requests]
-    keys = [cache_key(cache_namespace, backend.name, backend.model, p, r.repeat) for p, r in zip(payloads, requests)]
+    keys = request_keys(cache_namespace, backend, requests, payloads)
     own_client = client is None
     client = client or JsonClient()
-    run = _Run(backend, requests, payloads, keys, cache, on_result, progress, client, state_dir, cache_namespace)
-    run.stop = stop
+    run = _Run(backend, requests, payloads, keys, cache, on_result, progress, client, state_dir, cache_namespace, stop)
     try:
         if run.cache is not None:
             found = run.cache.get_many(keys)
@@ -193,7 +190,7 @@ async def _adopt(run: _Run, todo: set[int]) -> list[dict[str, Any]]:
     requests still to answer; a batch a killed run was creating is looked up by its key."""
     wanted = {run.cids[i] for i in todo}
     tracked: list[dict[str, Any]] = []
-    candidates = [(None, rec) for rec in run.state.records] + list(sibling_records(run.state_dir))
+    candidates = [(None, rec) for rec in run.state.records] + list(sibling_records(run.state.folder))
     # a batch this folder found dead is not adopted again from another folder's record
     seen: set[str] = {rec["id"] for rec in run.state.records if rec.get("id") and rec.get("state") not in LIVE}
     for folder, rec in candidates:
@@ -417,8 +414,7 @@ async def _retry(run: _Run, retry_sync: bool, concurrency: int) -> None:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                result = Result(r.index, r.repeat, raw=None, error=f"{type(exc).__name__}: {exc}",
-                                latency_s=time.perf_counter() - started)
+                result = _error_result(r, run.backend, exc, started)
         extra = {**result.extra, "batch_retry": why}
         if result.error is not None:
             result = replace(result, error=run.secret_free(f"{why}; synchronous retry: {result.error}"))

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from taskc.common.encoding import canonical_json, sha256_hex
 from taskc.runner.types import Result, Usage
@@ -38,6 +38,13 @@ _CHUNK = 500
 def cache_key(namespace: str, backend: str, model: str, payload: Any, repeat: int) -> str:
     """The sha256 hex key of one request's result."""
     return sha256_hex(canonical_json([namespace, backend, model, payload, repeat]))
+
+
+def request_keys(namespace: str, backend: Any, requests: Sequence[Any], payloads: Sequence[Any]) -> list[str]:
+    """The cache key of each request (its rendered payload beside it), named by the backend's
+    `cache_identity`: the keys `run_requests` and `run_batch` both look answers up by."""
+    identity = backend.cache_identity
+    return [cache_key(namespace, backend.name, identity, p, r.repeat) for p, r in zip(payloads, requests)]
 
 
 _STORED = tuple(f.name for f in fields(Result) if f.name not in ("index", "repeat", "cached"))

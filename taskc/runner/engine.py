@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections import deque
 from dataclasses import replace
 from typing import Any, Callable, Protocol, Sequence
 
-from taskc.runner.cache import ResultCache, cache_key, decode_result
+from taskc.runner.cache import ResultCache, decode_result, request_keys
 from taskc.runner.http import JsonClient, redact
 from taskc.runner.types import Request, Result
 
@@ -81,7 +82,7 @@ class _CommitPolicy:
     def __init__(self, always: bool, window_s: float = 0.5) -> None:
         self.always = always
         self.window_s = window_s
-        self._times: list[float] = []
+        self._times: deque[float] = deque()
 
     def commit_now(self) -> bool:
         if self.always:
@@ -90,7 +91,7 @@ class _CommitPolicy:
         times = self._times
         times.append(now)
         while times and now - times[0] > self.window_s:
-            times.pop(0)
+            times.popleft()
         return len(times) / self.window_s < COMMIT_EACH_BELOW_PER_S
 
 
@@ -155,9 +156,7 @@ async def run_requests(
     try:
         if use_cache:
             payloads = [backend.render(r) for r in requests]
-            identity = backend.cache_identity
-            for i, r in enumerate(requests):
-                keys[i] = cache_key(cache_namespace, backend.name, identity, payloads[i], r.repeat)
+            keys[:] = request_keys(cache_namespace, backend, requests, payloads)
             found = cache.get_many(k for k in keys if k is not None)  # type: ignore[union-attr]
             for i, r in enumerate(requests):
                 value = found.get(keys[i])  # type: ignore[arg-type]
