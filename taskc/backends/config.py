@@ -39,10 +39,9 @@ class ModelConfig:
         in-process backend, a loopback endpoint or a machine priced by the hour is local."""
         if self.local is not None:
             return self.local
-        from taskc.backends.registry import backend_entry
+        from taskc.backends.registry import is_in_process
 
-        entry = backend_entry(self.backend)
-        if entry is not None and entry.in_process:
+        if is_in_process(self.backend):
             return True
         return is_local(self.base_url) or self.gpu_hourly_usd is not None
 

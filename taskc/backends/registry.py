@@ -67,6 +67,12 @@ def backend_entry(name: str) -> BackendEntry | None:
     return _REGISTRY.get(name)
 
 
+def is_in_process(name: str) -> bool:
+    """True for a known backend that loads its model in this process (nothing billed per token)."""
+    entry = _REGISTRY.get(name)
+    return entry is not None and entry.in_process
+
+
 def backend_class(name: str) -> type[Backend]:
     """Import backend `name` on demand and return its class.
 

@@ -36,6 +36,11 @@ def is_local(url: str | None) -> bool:
 _SECRET_PARAM = ("key", "token", "secret", "password", "passwd", "pwd", "signature", "sig", "auth", "credential")
 
 
+def _secret_name(name: str) -> bool:
+    """Whether a query parameter's name says its value is a credential."""
+    return any(word in name.lower() for word in _SECRET_PARAM)
+
+
 def has_credentials(url: str | None) -> bool:
     """True when `url` carries a user name or password (`https://user:pw@host/...`)."""
     if not url:
@@ -65,9 +70,9 @@ def redact_url(url: str | None) -> str | None:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(any(word in name.lower() for word in _SECRET_PARAM) for name, _ in pairs):
-            query = urlencode([(name, "[REDACTED]" if any(w in name.lower() for w in _SECRET_PARAM) else value)
-                               for name, value in pairs], safe="[]")
+        if any(_secret_name(name) for name, _ in pairs):  # else the query is left as written
+            query = urlencode([(name, "[REDACTED]" if _secret_name(name) else value) for name, value in pairs],
+                              safe="[]")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -82,7 +87,7 @@ def url_secrets(url: str | None) -> tuple[str, ...]:
     except ValueError:
         return (url,)
     found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if v and any(w in k.lower() for w in _SECRET_PARAM)]
+    found += [v for k, v in parse_qsl(parts.query) if v and _secret_name(k)]
     return tuple(found)
 
 

@@ -54,11 +54,9 @@ async def _live(rows: list[dict[str, Any]]) -> None:
         for row in rows:
             try:
                 status = await _backend(row).batch_poll(client, row["id"])
-            except BackendUnavailable as exc:
-                row["live"] = f"? ({exc})"
             except BatchGone:
                 row["live"] = "unknown to the provider"
-            except BatchError as exc:
+            except (BackendUnavailable, BatchError) as exc:
                 row["live"] = f"? ({exc})"
             else:
                 counts = ", ".join(f"{k} {v}" for k, v in status.counts.items() if v)

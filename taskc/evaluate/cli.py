@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taskc.backends.config import ModelSelection
+from taskc.backends.config import ModelConfig, ModelSelection
 from taskc.evaluate.interrupt import EXIT_INTERRUPTED
 from taskc.errors import TaskcError
 
@@ -22,8 +22,9 @@ def eval_command(contracts, models: ModelSelection, options) -> int:
     from taskc.evaluate.run import evaluate
 
     code = 0
-    options = check_batch_and_judge_options(contracts, models, options)
-    for config in models.configs():
+    configs = models.configs()
+    options = check_batch_and_judge_options(contracts, configs, options)
+    for config in configs:
         for contract in contracts:
             try:
                 summary = evaluate(contract, config, options)
@@ -54,22 +55,18 @@ def resume_hint(options, run_dir: Path) -> str:
     return f"resume with: {shlex.join(['taskc', *args, '--resume', str(run_dir)])}"
 
 
-def check_batch_and_judge_options(contracts, models: ModelSelection, options):
+def check_batch_and_judge_options(contracts, configs: list[ModelConfig], options):
     """Refuse contradictory options before anything runs; notes for `--batch` where a backend
     has no batch API; `--resume RUN_DIR` checked against the specs and models."""
     from taskc.backends import backend_class
 
     if options.no_judge and (options.judge or options.judge_base_url):
         raise TaskcError("--no-judge skips the judge metrics: it cannot be used with --judge or --judge-base-url")
-    configs = models.configs()
-    if not options.no_judge:  # every judge resolved and buildable before the first request of any run
-        from taskc.evaluate.preflight import check_judges
-        from taskc.evaluate.scoring import Scorer, judge_specs
+    from taskc.evaluate.preflight import check_run_judges
+    from taskc.evaluate.scoring import Scorer
 
-        for contract in contracts:
-            scorer = Scorer(contract)
-            check_judges(contract, [(spec["name"], judge.config)
-                                    for (_, spec), judge in zip(scorer.judges, judge_specs(scorer, options))])
+    for contract in contracts:  # every judge resolved and buildable before the first request of any run
+        check_run_judges(contract, Scorer(contract), options)
     if options.batch:
         for config in configs:
             try:

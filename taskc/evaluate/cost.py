@@ -6,14 +6,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from taskc.backends import backend_entry
+from taskc.backends.registry import is_in_process
 from taskc.backends.config import ModelConfig
-
-
-def is_in_process(backend: str) -> bool:
-    """True for a backend that runs on this machine (nothing billed per token)."""
-    entry = backend_entry(backend)
-    return entry is not None and entry.in_process
 
 
 def _table() -> dict[str, Any]:
@@ -45,13 +39,19 @@ def _token_cost(price: dict[str, float], usage: dict[str, int]) -> float:
             + usage.get("output_tokens", 0) * price.get("output_per_mtok", 0)) / 1e6
 
 
+def total_usage(results: Sequence[Any]) -> dict[str, int]:
+    """The token counts of several results, summed."""
+    return {"input_tokens": sum(r.usage.input_tokens for r in results),
+            "output_tokens": sum(r.usage.output_tokens for r in results),
+            "cached_input_tokens": sum(r.usage.cached_input_tokens for r in results)}
+
+
 def batch_share(results: Sequence[Any]) -> dict[str, Any]:
     """How many of `results` were answered by a provider batch (`extra["batch"]`), their token
     counts, and how many the batch left to a synchronous retry (`extra["batch_retry"]`)."""
     from_batch = [r for r in results if r.extra.get("batch")]
     return {"requests": len(from_batch),
-            "usage": {k: sum(getattr(r.usage, k) for r in from_batch)
-                      for k in ("input_tokens", "output_tokens", "cached_input_tokens")},
+            "usage": total_usage(from_batch),
             "batches": sorted({r.extra["batch"] for r in from_batch}),
             "retried_sync": sum(1 for r in results if r.extra.get("batch_retry"))}
 
@@ -70,10 +70,10 @@ def cost_summary(config: ModelConfig, usage: dict[str, int], n_requests: int, re
         per_request = config.gpu_hourly_usd / 3600.0 / requests_per_s
         return {"basis": "gpu_hourly_usd", "gpu_hourly_usd": config.gpu_hourly_usd, "requests_per_s": requests_per_s,
                 "usd_total": per_request * n_requests, "usd_per_million_requests": per_request * 1e6}
-    price, as_of = (config.price, "models.yaml") if config.price else bundled_price(config.model)
     if is_in_process(config.backend) and not config.price:
         return {"basis": "local", "usd_total": None, "usd_per_million_requests": None,
                 "note": "not priced: a local model; give gpu_hourly_usd (models.yaml or --gpu-hourly-usd) to price it"}
+    price, as_of = (config.price, "models.yaml") if config.price else bundled_price(config.model)
     if not price:
         return {"basis": None, "usd_total": None, "usd_per_million_requests": None, "note": f"no price for {config.model}"}
     price = {k: v for k, v in price.items() if k != "batch_discount"}

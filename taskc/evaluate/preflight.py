@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from taskc.backends import Backend, make_backend
 from taskc.backends.base import BackendUnavailable, MissingKey
 from taskc.backends.config import ModelConfig
-from taskc.backends.registry import backend_entry
+from taskc.backends.registry import is_in_process
 from taskc.backends.trained import student_contract_check
 from taskc.common.endpoints import is_local, redact_url
 from taskc.errors import TaskcError
@@ -30,12 +30,6 @@ def reachable(url: str, timeout_s: float = 1.0) -> str | None:
         return exc.strerror or type(exc).__name__
 
 
-def entry_in_process(backend: str) -> bool:
-    """True for a backend that loads a model folder on this machine."""
-    entry = backend_entry(backend)
-    return entry is not None and entry.in_process
-
-
 def _endpoint_problem(backend: Backend) -> str | None:
     url = getattr(backend, "base_url", None) if backend.needs_http else None
     if not url:
@@ -47,7 +41,7 @@ def _endpoint_problem(backend: Backend) -> str | None:
 def check_model(config: ModelConfig, contract, allow_other_contract: bool = False) -> Backend:
     """The model's backend, built; a TaskcError when it cannot run (key, endpoint) or is a model
     `taskc train` made for another contract (unless `allow_other_contract`: then a warning)."""
-    if entry_in_process(config.backend):
+    if is_in_process(config.backend):
         warning = student_contract_check(config.model, contract.id, allow_other_contract)
         if warning:
             print(warning, file=sys.stderr)
@@ -56,6 +50,17 @@ def check_model(config: ModelConfig, contract, allow_other_contract: bool = Fals
     if problem:
         raise TaskcError(f"{problem}: start the server first, or check --base-url")
     return backend
+
+
+def check_run_judges(contract, scorer, options) -> None:
+    """Every judge the contract's llm_judge metrics need under the run's options (`--judge`,
+    `--judge-base-url`, `--models-file`) can run; nothing to check with `--no-judge`."""
+    from taskc.evaluate.scoring import judge_specs
+
+    if options.no_judge or not scorer.needs_judge:
+        return
+    check_judges(contract, [(spec["name"], judge.config)
+                            for (_, spec), judge in zip(scorer.judges, judge_specs(scorer, options))])
 
 
 def check_judges(contract, judges: list[tuple[str, ModelConfig]]) -> None:

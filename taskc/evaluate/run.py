@@ -19,10 +19,10 @@ from taskc.common.percentiles import percentile
 from taskc.compiler.contract import Contract
 from taskc.compiler.requests import GenerateConfig, Request
 from taskc.errors import TaskcError
-from taskc.evaluate.cost import batch_share, cost_summary
+from taskc.evaluate.cost import batch_share, cost_summary, total_usage
 from taskc.evaluate.interrupt import interruptible
-from taskc.evaluate.preflight import check_judges, check_model
-from taskc.evaluate.scoring import Judged, Scorer, judge_samples, judge_specs, total_usage
+from taskc.evaluate.preflight import check_model, check_run_judges
+from taskc.evaluate.scoring import Judged, Scorer, judge_samples
 from taskc.runner.cache import ResultCache
 from taskc.runner.http import JsonClient
 from taskc.runner.types import Result
@@ -176,9 +176,7 @@ async def evaluate_async(contract: Contract, config: ModelConfig, options: EvalO
     run = plan(contract, config, options)
     backend = check_model(config, contract, options.allow_other_contract)
     scorer = Scorer(contract)
-    if scorer.needs_judge and not options.no_judge:
-        check_judges(contract, [(spec["name"], judge.config)
-                                for (_, spec), judge in zip(scorer.judges, judge_specs(scorer, options))])
+    check_run_judges(contract, scorer, options)
     started = datetime.now(timezone.utc)
     if options.resume is not None and recorded_contract(Path(options.resume)) == contract.id:
         run_dir = Path(options.resume)  # --resume RUN_DIR: the same folder, its answers from the cache

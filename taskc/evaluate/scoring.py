@@ -11,10 +11,11 @@ from taskc.backends.config import ModelConfig
 from taskc.common.encoding import messages_hash
 from taskc.compiler.contract import Contract
 from taskc.constraints.ir import Constraint
+from taskc.evaluate.cost import total_usage
 from taskc.evaluate.validate import parse_output
 from taskc.metrics import MetricInput, make_metric
 from taskc.metrics.base import MetricScore
-from taskc.metrics.score import score_sample
+from taskc.metrics.score import aggregate, score_sample
 from taskc.runner.types import Request, Result, Usage
 
 
@@ -85,25 +86,14 @@ class Scorer:
     def aggregate(self, samples: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """`{metric: metric.aggregate(...)}` over the samples that carry its score (extra keys such
         as `per_field` or `stages` come from the metric itself)."""
-        out: dict[str, dict[str, Any]] = {}
-        for metric in self.metrics:
-            scores = [MetricScore(s["scores"][metric.name], s["details"].get(metric.name, {}))
-                      for s in samples if metric.name in s["scores"]]
-            out[metric.name] = metric.aggregate(scores)
-        return out
+        return aggregate(self.metrics, [{name: MetricScore(value, s["details"].get(name, {}))
+                                         for name, value in s["scores"].items()} for s in samples])
 
 
 def usage_dict(usage: Usage) -> dict[str, int]:
     """Token counts as samples.jsonl and summary.json write them."""
     return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
             "cached_input_tokens": usage.cached_input_tokens}
-
-
-def total_usage(results: Sequence[Result]) -> dict[str, int]:
-    """The token counts of several results, summed."""
-    return {"input_tokens": sum(r.usage.input_tokens for r in results),
-            "output_tokens": sum(r.usage.output_tokens for r in results),
-            "cached_input_tokens": sum(r.usage.cached_input_tokens for r in results)}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from taskc.report.collect import Group, models_of
 from taskc.report.svg import PALETTE, accuracy_cost, latency_cdf
-from taskc.report.tables import (batch_legend, contract_notes, coverage_notes, detail, judge_notes, overview,
+from taskc.report.tables import (batch_legend, contract_notes, detail, group_notes, overview,
                                  superseded_note)
 
 CSS = """
@@ -67,7 +67,7 @@ def html_page(groups: Sequence[Group], title: str = "taskc report") -> str:
         note = superseded_note(g)
         if note:
             parts.append(f'<p class="note">{escape(note)}.</p>')
-        parts.extend(f'<p class="note">{escape(line)}</p>' for line in coverage_notes(g) + judge_notes(g))
+        parts.extend(f'<p class="note">{escape(line)}</p>' for line in group_notes(g))
         charts = charts_for(g, colors, standalone=False)
         svgs = charts.get("accuracy_cost", "") + charts.get("latency", "")
         if svgs:

@@ -121,7 +121,7 @@ def accuracy_cost(points: Sequence[tuple[str, float | None, float | None]], metr
             continue
         x, y = x_of(cost), y_of(mean)
         out.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="5" fill="{(colors or {}).get(model, color(i))}" stroke="#222" stroke-width="0.5">'
-                   f'<title>{escape(model)}: {mean:.3f} at {escape(_money(cost) if cost else "$0")}</title></circle>')
+                   f'<title>{escape(model)}: {mean:.3f} at {escape(_money(cost))}</title></circle>')
         anchor = "end" if x > plot_r - 120 else "start"
         dx = -8 if anchor == "end" else 8
         out.append(f'<text x="{_n(x + dx)}" y="{_n(y - 7)}" text-anchor="{anchor}" font-size="11" {FONT}>{escape(model)}</text>')

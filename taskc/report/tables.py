@@ -94,9 +94,7 @@ def metric_cell(run: Run, name: str) -> str:
 def cost_cell(run: Run) -> str:
     """The price actually paid per million requests, marked when batch pricing applied; a local
     model without a GPU-hour price is "not priced", never $0."""
-    if run.cost_per_million is None and run.cost_basis == "local":
-        return "not priced"
-    if run.cost_per_million == 0 and run.cost_basis == "local":  # summaries written before 0.1.1
+    if run.cost_basis == "local" and not run.cost_per_million:  # None, or 0 in summaries before 0.1.1
         return "not priced"
     cost = fmt_cost(run.cost_per_million)
     return cost + PRICING_MARK.get(run.pricing or "", "") if cost != "-" else cost
@@ -109,16 +107,19 @@ COVERAGE_MARK = " ‡"
 def coverage_notes(group: Group) -> list[str]:
     """One line per run that covers less than the test split (--limit, interrupted), when the
     table holds others: its figures are not comparable with theirs."""
-    if len(group.runs) < 2:
-        return [f"{COVERAGE_MARK.strip()} {r.model}: {r.coverage}" for r in group.runs if r.coverage]
-    return [f"{COVERAGE_MARK.strip()} {r.model}: {r.coverage}: not comparable with the full runs in this table"
-            for r in group.runs if r.coverage]
+    tail = ": not comparable with the full runs in this table" if len(group.runs) >= 2 else ""
+    return [f"{COVERAGE_MARK.strip()} {r.model}: {r.coverage}{tail}" for r in group.runs if r.coverage]
 
 
 def judge_notes(group: Group) -> list[str]:
     """One line per run judged by another judge than the spec's."""
     return [f"{JUDGE_MARK.strip()} {run.model}: llm_judge scored by {run.judge_override}"
             for run in group.runs if run.judge_override]
+
+
+def group_notes(group: Group) -> list[str]:
+    """The notes under a group's table: partial runs, then judges other than the spec's."""
+    return coverage_notes(group) + judge_notes(group)
 
 
 def detail_row(group: Group, run: Run) -> list[str]:
@@ -188,8 +189,9 @@ def markdown(groups: Sequence[Group], charts: dict[tuple[str, str], dict[str, st
         note = superseded_note(g)
         if note:
             blocks.append(f"{note}.")
-        if judge_notes(g) or coverage_notes(g):
-            blocks.append("\n".join(f"{line}  " for line in coverage_notes(g) + judge_notes(g)))
+        lines = group_notes(g)
+        if lines:
+            blocks.append("\n".join(f"{line}  " for line in lines))
         paths = (charts or {}).get(g.key)
         if paths:
             images = []
@@ -290,7 +292,7 @@ def print_terminal(groups: Sequence[Group], console=None) -> None:
         note = superseded_note(g)
         if note:
             console.print(f"  {note}", style="dim")
-        for line in coverage_notes(g) + judge_notes(g):
+        for line in group_notes(g):
             console.print(f"  {line}", markup=False)
     for task, lines in contract_notes(groups).items():
         for line in lines:
