@@ -6,20 +6,22 @@ the grammars and the metrics use too), which creates nothing beside them."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskc.common.sqlite import connect_read_only, schema_ddl
+from taskc.common.sqlite import connect_read_only, schema_ddl, table_columns
 
 
 @dataclass(frozen=True)
 class Database:
-    """One SQLite database a sql task refers to. `key` is its path relative to the spec."""
+    """One SQLite database a sql task refers to. `key` is its path relative to the spec; `tables`
+    its tables (and views) with their columns, in schema order (`taskc.common.sqlite.table_columns`)."""
 
     key: str
     path: Path
     sha256: str
     ddl: str
+    tables: dict[str, list[str]] = field(default_factory=dict, compare=False)
 
 
 def open_database(key: str, path: Path) -> Database:
@@ -27,18 +29,18 @@ def open_database(key: str, path: Path) -> Database:
     raw = path.read_bytes()
     con = connect_read_only(path)
     try:
-        ddl = schema_ddl(con)
+        ddl, tables = schema_ddl(con), table_columns(con)
     finally:
         con.close()
-    return Database(key=key, path=path, sha256=hashlib.sha256(raw).hexdigest(), ddl=ddl)
+    return Database(key=key, path=path, sha256=hashlib.sha256(raw).hexdigest(), ddl=ddl, tables=tables)
 
 
 def database_grammar(db: Database, form: str = "permissive") -> str:
     """The Lark grammar of SQLite queries over this database's tables and columns, in `form`
     ``canonical`` or ``permissive`` (`taskc.constraints.sql_grammar`)."""
-    from taskc.constraints.sql_grammar import sql_grammar, sqlite_tables
+    from taskc.constraints.sql_grammar import sql_grammar
 
-    return sql_grammar(sqlite_tables(db.path), form=form)
+    return sql_grammar(db.tables, form=form)
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,7 @@ def canonical_gold(gold: dict[str, tuple], row_dbs: dict[str, tuple], databases:
     one whose text canonicalizes differently on two of the task's databases (the mapping is by
     text). Each distinct (query, database) is canonicalized once."""
     from taskc.constraints.canonical_sql import NotCanonical, canonical_sql
-    from taskc.constraints.sql_grammar import sqlite_tables
 
-    tables: dict[str, dict[str, list[str]]] = {}
     done: dict[tuple[str, str], str | NotCanonical] = {}
     texts: dict[str, str] = {}
     ambiguous: set[str] = set()
@@ -75,10 +75,8 @@ def canonical_gold(gold: dict[str, tuple], row_dbs: dict[str, tuple], databases:
             key = row_dbs[split][i]
             text = str(value).strip()
             if (text, key) not in done:
-                if key not in tables:
-                    tables[key] = sqlite_tables(databases[key].path)
                 try:
-                    done[text, key] = canonical_sql(text, tables[key])
+                    done[text, key] = canonical_sql(text, databases[key].tables)
                 except NotCanonical as exc:
                     done[text, key] = exc
             result = done[text, key]

@@ -52,6 +52,7 @@ LLGUIDANCE_JSON_OPTIONS: dict[str, Any] = {
 #: share a backend (tool_call and object are both JSON Schema), so `backend_for` can tell the
 #: backend from a constraint alone.
 ENGINE_BACKENDS: dict[str, str] = {"label": "xgrammar", "tool_call": "xgrammar", "object": "xgrammar", "sql": "guidance"}
+_ENGINE_CONFIGS = {"xgrammar": VLLM_ENGINE_CONFIG, "guidance": VLLM_GUIDANCE_CONFIG}
 _KIND_OF_TYPE = {"choice": "label", "json_schema": "tool_call", "regex": "label", "grammar": "sql"}
 
 
@@ -67,7 +68,7 @@ def engine_settings(kind: str) -> dict[str, Any]:
     structured-outputs configuration every row is decoded under (a fresh copy)."""
     if kind not in ENGINE_BACKENDS:
         raise ValueError(f"no structured-output backend for output kind {kind!r}")
-    return {"structured_outputs_config": {"backend": ENGINE_BACKENDS[kind], "disable_any_whitespace": True}}
+    return {"structured_outputs_config": dict(_ENGINE_CONFIGS[ENGINE_BACKENDS[kind]])}
 
 
 def _config_json(engine: dict[str, Any] | None) -> str:

@@ -30,7 +30,9 @@ def default_jobs() -> int:
     return jobs()
 
 
-def _score_one(metric: Metric, inp: MetricInput) -> MetricScore:
+def score_one(metric: Metric, inp: MetricInput) -> MetricScore:
+    """`metric.score(inp)`; a metric that raises scores 0 with `detail={"reason": "metric error:
+    <Type>: <message>"}` instead of aborting the run."""
     try:
         return metric.score(inp)
     except Exception as exc:  # noqa: BLE001 - one bad sample must not stop a run
@@ -42,7 +44,7 @@ def score_many(metric: Metric, inputs: Sequence[MetricInput],
     """One score per input, in order (see the module docstring)."""
     if metric.batched:
         return metric.score_many(list(inputs), jobs=jobs)
-    return [_score_one(metric, inp) for inp in inputs]
+    return [score_one(metric, inp) for inp in inputs]
 
 
 def score_batch(metrics: Sequence[Metric], inputs: Sequence[MetricInput],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from taskc.metrics.base import Metric, MetricInput, MetricScore
+from taskc.metrics.batch import score_one
 from taskc.metrics.text import RougeL, rouge_l_f
 
 __all__ = ["score_sample", "aggregate", "RougeL", "rouge_l_f"]
@@ -20,14 +21,7 @@ def score_sample(metrics: Sequence[Metric], inp: MetricInput) -> dict[str, Metri
     A metric that raises scores 0 with `detail={"reason": "metric error: <Type>: <message>"}`
     instead of aborting the run. When two metrics share a name, the later one wins.
     """
-    out: dict[str, MetricScore] = {}
-    for metric in metrics:
-        try:
-            out[metric.name] = metric.score(inp)
-        except Exception as exc:  # noqa: BLE001 - one bad sample must not stop a run
-            out[metric.name] = MetricScore(
-                0.0, {"reason": f"metric error: {type(exc).__name__}: {exc}"})
-    return out
+    return {metric.name: score_one(metric, inp) for metric in metrics}
 
 
 def aggregate(metrics: Sequence[Metric],

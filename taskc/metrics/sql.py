@@ -33,10 +33,11 @@ from typing import Any, Sequence
 
 from taskc.metrics.base import (Metric, MetricInput, MetricScore, invalid_score, mean_aggregate,
                                 option_message)
+from taskc.metrics.batch import count_timeouts, is_timeout
 from taskc.metrics.sql_exec import (DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, clean_sql, compare_on,
                                     run_gold)
 
-__all__ = ["ExecutionMatch", "TestSuiteMatch", "is_timeout_detail", "budget_detail"]
+__all__ = ["ExecutionMatch", "TestSuiteMatch", "budget_detail"]
 
 
 def _is_number(v: Any) -> bool:
@@ -45,11 +46,6 @@ def _is_number(v: Any) -> bool:
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def is_timeout_detail(detail: dict | None) -> bool:
-    """Whether a score's detail says the prediction ran out of time (query limit or budget)."""
-    return bool(detail) and detail.get("reason") == "timeout"
 
 
 def budget_detail(budget_s: float) -> dict:
@@ -173,7 +169,7 @@ class ExecutionMatch(Metric):
     def aggregate(self, scores: Sequence[MetricScore]) -> dict:
         """`{"mean", "n", "timeouts"}`: timeouts counted apart from wrong answers."""
         out = mean_aggregate(scores)
-        out["timeouts"] = sum(1 for s in scores if is_timeout_detail(s.detail))
+        out["timeouts"] = count_timeouts(scores)
         return out
 
 
@@ -218,7 +214,7 @@ class TestSuiteMatch(ExecutionMatch):
                 continue
             ok, detail = compare_on(path, prediction, gold, self.timeout_s, variant=i)
             if not ok:
-                if is_timeout_detail(detail):
+                if is_timeout(detail):
                     return MetricScore(0.0, detail)
                 return MetricScore(0.0, {**detail, "reason": f"variant {i}: {detail['reason']}"})
         return MetricScore(1.0, {"skipped_variants": skipped} if skipped else {})

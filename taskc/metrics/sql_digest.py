@@ -50,12 +50,8 @@ def results_match(pred: tuple[tuple, ...], gold: tuple[tuple, ...], ordered: boo
 def _canonical_value(v: object) -> object:
     # Normalized as in normalize_rows, then a float equal to an integer becomes that int:
     # Python's == (the rule above) equates 2.0 and 2, and repr must not tell them apart.
-    if type(v) is float:
-        if v.is_integer():
-            return int(v)
-        v = float("%.10g" % v)
-        return int(v) if v.is_integer() else v
-    return v
+    v = _normalize_value(v)
+    return int(v) if type(v) is float and v.is_integer() else v
 
 
 def _row_text(row: tuple) -> str:
