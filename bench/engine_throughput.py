@@ -177,15 +177,15 @@ def _run(llm, backend, requests, profile, constrained: bool, lengths=None):
     of this process)."""
     from vllm import SamplingParams
 
+    payloads = [backend.render(r) for r in requests]
     params = []
-    for i, r in enumerate(requests):
-        payload = backend.render(r)
+    for i, (r, payload) in enumerate(zip(requests, payloads)):
         if constrained:
             params.append(backend.sampling_params(r, payload=payload))
         else:
             params.append(SamplingParams(n=1, temperature=1.0, seed=r.generation.get("seed"),
                                          max_tokens=max(1, lengths[i]), ignore_eos=True))
-    conversations = [backend.render(r)["messages"] for r in requests]
+    conversations = [payload["messages"] for payload in payloads]
     reset = getattr(llm, "reset_prefix_cache", None)
     if callable(reset):
         reset()

@@ -57,6 +57,7 @@ import asyncio
 import threading
 import time
 import warnings
+from functools import cached_property
 from typing import Any, Sequence
 
 from taskc.backends.base import Backend, BackendUnavailable, folder_fingerprint
@@ -81,7 +82,6 @@ class TransformersBackend(Backend):
 
     name = "transformers"
     batched = True
-    _identity: str | None = None
     chunk_size = 256  # results (and Ctrl-C) chunk by chunk
     cacheable = True
     needs_http = False
@@ -131,12 +131,10 @@ class TransformersBackend(Backend):
         """From models.yaml / the command line: model and engine_args (device, dtype, ...)."""
         return cls(model=config.model, engine_args=config.engine_args)
 
-    @property
+    @cached_property
     def cache_identity(self) -> str:
         """The model folder with a fingerprint of its files (a retrained folder is a new model)."""
-        if self._identity is None:
-            self._identity = folder_fingerprint(self.model)
-        return self._identity
+        return folder_fingerprint(self.model)
 
     def __repr__(self) -> str:
         return f"TransformersBackend(model={self.model!r}, device={self.device!r}, grammar_backend={self.grammar_backend!r})"

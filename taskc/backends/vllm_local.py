@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import gc
 import time
+from functools import cached_property
 from typing import Any, Sequence
 
-from taskc.backends.base import Backend, folder_fingerprint
+from taskc.backends.base import Backend, BackendUnavailable, folder_fingerprint
 from taskc.constraints.lower import VLLM_ENGINE_CONFIG, to_vllm_structured_outputs
 from taskc.runner.http import JsonClient
 from taskc.runner.types import Request, Result, Usage
@@ -63,7 +64,6 @@ def lora_adapter_dir(path: str) -> str:
     for folder in (path, os.path.join(path, "adapter")):
         if os.path.isfile(os.path.join(folder, "adapter_config.json")):
             return os.path.abspath(folder)
-    from taskc.backends.base import BackendUnavailable
 
     raise BackendUnavailable(f"LoRA adapter {path} not found (no adapter_config.json there or in {path}/adapter)")
 
@@ -72,8 +72,6 @@ def lora_engine_args(path: str) -> dict[str, Any]:
     """``enable_lora`` and the smallest ``max_lora_rank`` vLLM accepts for the adapter's rank."""
     import json
     import os
-
-    from taskc.backends.base import BackendUnavailable
 
     folder = lora_adapter_dir(path)
     with open(os.path.join(folder, "adapter_config.json"), encoding="utf-8") as f:
@@ -106,7 +104,6 @@ class VLLMBackend(Backend):
 
     name = "vllm"
     batched = True
-    _identity: str | None = None
     cacheable = True
     needs_http = False
     constrained = True
@@ -166,12 +163,10 @@ class VLLMBackend(Backend):
         return cls(model=config.model, engine_args=config.engine_args, engine_settings=contract.body.get("engine", {}),
                    lora=config.lora)
 
-    @property
+    @cached_property
     def cache_identity(self) -> str:
         """The model folder with a fingerprint of its files (a retrained folder is a new model)."""
-        if self._identity is None:
-            self._identity = folder_fingerprint(self.model) + (f"+{folder_fingerprint(self.lora)}" if self.lora else "")
-        return self._identity
+        return folder_fingerprint(self.model) + (f"+{folder_fingerprint(self.lora)}" if self.lora else "")
 
     def __repr__(self) -> str:
         lora = f", lora={self.lora!r}" if self.lora else ""

@@ -47,7 +47,7 @@ async def search_max_rate(trial: Callable[[float], Awaitable[dict[str, Any]]], p
     limited_by = None
 
     async def run(rate: float) -> bool:
-        nonlocal limited_by
+        nonlocal limited_by, best
         if steps and cooldown is not None:
             await cooldown()
         stats = await trial(rate)
@@ -57,7 +57,6 @@ async def search_max_rate(trial: Callable[[float], Awaitable[dict[str, Any]]], p
                       "error_rate": stats.get("error_rate"), "pass": ok, "reason": reason})
         if not ok and reason.startswith("client"):
             limited_by = "client"
-        nonlocal best
         if ok and (best is None or rate > best[0]):
             best = (rate, stats)
         return ok
@@ -88,8 +87,6 @@ async def search_max_rate(trial: Callable[[float], Awaitable[dict[str, Any]]], p
         mid = math.sqrt(best[0] * fail)
         if not await run(mid):
             fail = mid
-    if best is not None and limited_by == "client" and fail is not None and fail > best[0]:
-        pass  # the limit found is the client's, said below
     return {
         "p95_target_ms": p95_ms,
         "max_sustained_rate": round(best[0], 3) if best else None,

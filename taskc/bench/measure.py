@@ -79,8 +79,9 @@ async def measure(target: Target, options: BenchOptions, rate: float | None = No
     samples they came from."""
     from taskc.runner.http import JsonClient
 
-    rate = options.rate if rate is None and concurrency is None else rate
-    concurrency = options.concurrency if rate is None and concurrency is None else concurrency
+    if rate is None and concurrency is None:  # the options' own: a rate if they give one, else the concurrency
+        rate = options.rate
+        concurrency = options.concurrency if rate is None else None
     if (rate is None) == (concurrency is None):
         raise TaskcError("give either --rate or --concurrency")
     tag = f"taskc-bench-{os.urandom(4).hex()}"
@@ -112,8 +113,10 @@ async def measure(target: Target, options: BenchOptions, rate: float | None = No
         if processes <= 1:
             await warm_up(client, wire.url)  # a connection and warm code paths before the first send
         scraper = asyncio.ensure_future(scrape_loop()) if before is not None else None
-        now = time.monotonic()
-        window[:] = [now + options.warmup_s, now + options.warmup_s + options.duration_s + 0.05]
+        def set_window(t0: float) -> None:  # the measured window: after warm-up, for the duration
+            window[:] = [t0 + options.warmup_s, t0 + options.warmup_s + options.duration_s + 0.05]
+
+        set_window(time.monotonic())
         gc.collect()
         gc.freeze()
         try:
@@ -123,8 +126,7 @@ async def measure(target: Target, options: BenchOptions, rate: float | None = No
                 result: LoadResult = await open_loop_processes(
                     wire, tag, rate, options.duration_s, options.warmup_s, seed=options.seed, n_rows=target.n_rows,
                     drain_s=options.drain_s, processes=processes, use_uvloop=options.uvloop,
-                    on_start=lambda t0: window.__setitem__(slice(None), [t0 + options.warmup_s,
-                                                                         t0 + options.warmup_s + options.duration_s + 0.05]))
+                    on_start=set_window)
             elif rate is not None:
                 result = await open_loop(send, rate, options.duration_s, options.warmup_s, seed=options.seed,
                                          n_rows=target.n_rows, drain_s=options.drain_s)

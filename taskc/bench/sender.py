@@ -14,7 +14,7 @@ from taskc.bench.target import Wire
 def make_sender(wire: Wire, client, tag: str, clock: Callable[[], float] = time.monotonic) -> Callable[[Sample], Awaitable[None]]:
     """The coroutine that sends one sample's request through `client` (a `JsonClient`) and fills
     in its times and raw answer (the backend's postprocessing is applied after the run,
-    `Target.postprocess`)."""
+    in `taskc.bench.measure.score`)."""
     from taskc.backends.openai_chat import ChatStream, read_completion
 
     url, auth, payloads = wire.url, wire.headers, wire.payloads

@@ -11,7 +11,7 @@ from typing import Any
 
 from taskc.errors import TaskcError
 
-#: Flag name -> TrainSettings field, for the overrides both commands take.
+#: The training flags both commands take (each named as its TrainSettings field).
 OVERRIDES = ("method", "epochs", "learning_rate", "max_steps", "batch_size", "seed", "lora_rank", "lora_alpha",
              "max_length", "precision")
 
@@ -51,10 +51,12 @@ def _needs(*modules: str) -> None:
         raise TaskcError(f"training needs {', '.join(missing)}: pip install 'taskc[train]'")
 
 
-def settings_for(contract, overrides: dict[str, Any]):
-    """The run's TrainSettings and precision (the spec's `train:` section, flags on top)."""
+def settings_for(contract, flags: dict[str, Any]):
+    """The run's TrainSettings and precision (the spec's `train:` section, the `OVERRIDES` among
+    `flags` on top)."""
     from taskc.distill.settings import resolve_precision, resolve_settings
 
+    overrides = {k: flags.get(k) for k in OVERRIDES}
     loaded = contract.loaded
     settings = resolve_settings(loaded.sections.get("train"), overrides)
     from_cli = overrides.get("precision") is not None
@@ -69,7 +71,7 @@ def train_command(contract, *, student: Path, out: Path | None, train_file: Path
     from taskc.distill.parity import with_train_file
     from taskc.distill.train import default_progress, prepare, train
 
-    settings, precision = settings_for(contract, {k: overrides.get(k) for k in OVERRIDES})
+    settings, precision = settings_for(contract, overrides)
     if train_file is not None:
         contract = with_train_file(contract, train_file)
     if check:
@@ -126,7 +128,7 @@ def distill_command(contract, *, teacher: str, student: Path, n: int, seed_examp
     from taskc.distill.train import default_progress
     from taskc.backends.config import resolve_model
 
-    settings, precision = settings_for(contract, {k: overrides.get(k) for k in OVERRIDES})
+    settings, precision = settings_for(contract, overrides)
     check_student(student)
     try:
         args = json.loads(engine_args) if engine_args else {}

@@ -26,10 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from taskc.constraints.verify import context_at
 from taskc.errors import TaskcError
-
-_MARK = "\u2038"  # ‸ marks a refused position, as `taskc verify` prints it
-_CONTEXT = 30
 
 
 @dataclass(frozen=True)
@@ -70,16 +68,6 @@ class RowRejection:
         """One line, as `taskc verify` reports a refusal."""
         where = f"at character {self.position}" if self.position is not None else "at its end"
         return f"{self.split} row {self.index}: the grammar refuses the answer {where}: {self.context} ({self.reason})"
-
-
-def context_at(text: str, position: int | None, width: int = _CONTEXT) -> str:
-    """The text around `position`, with ``‸`` at the position."""
-    if position is None:
-        return text[: 2 * width]
-    start = max(0, position - width)
-    before = ("\u2026" if start else "") + text[start:position]
-    after = text[position:position + width] + ("\u2026" if position + width < len(text) else "")
-    return before + _MARK + after
 
 
 # -- which rows ------------------------------------------------------------------------------------

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from taskc.common.encoding import canonical_json
+from taskc.atomic import publish_dir
+from taskc.common.encoding import canonical_json, sha256_hex
 from taskc.errors import TaskcError
 
-STAGES = ("synth", "train", "eval", "report")
 STAGE_FILE = "stage.json"
 
 
@@ -85,7 +84,7 @@ def student_fingerprint(folder: Path) -> str:
 
 def inputs_hash(inputs: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of a stage's inputs."""
-    return hashlib.sha256(canonical_json(inputs).encode("utf-8")).hexdigest()
+    return sha256_hex(canonical_json(inputs))
 
 
 def _done(folder: Path, digest: str) -> dict[str, Any] | None:
@@ -110,11 +109,7 @@ def run_stage(folder: Path, inputs: dict[str, Any], build: Callable[[Path], dict
     tmp = Path(tempfile.mkdtemp(prefix=f".{stage}.", dir=folder.parent))
     try:
         record = build(tmp)
-        if folder.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{stage}.old.", dir=folder.parent))
-            os.rename(folder, aside / "old")
-            shutil.rmtree(aside, ignore_errors=True)
-        os.rename(tmp, folder)
+        publish_dir(tmp, folder, lambda: False)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
